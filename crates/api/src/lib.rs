@@ -1,0 +1,43 @@
+//! The HTTP surfaces of Nimbus.
+//!
+//! [`router`] builds the Lambda REST API (management operations today; invoke, URLs and the
+//! console as they arrive). Requests enter through one door ([`middleware`]): it gives each a
+//! request id and hands it to the [`Authenticator`] before any handler runs. Wire shapes live in
+//! [`model`], the mapping of errors to HTTP in [`error`], and one file per resource in `routes/`.
+//! The api holds no state of its own: everything lives behind the store traits in [`ApiState`].
+
+mod body;
+mod code_url;
+pub mod error;
+pub mod middleware;
+pub mod model;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use nimbus_core::{AccountContext, BlobStore, MetadataStore};
+
+pub use code_url::CodeUrlSigner;
+pub use error::ApiError;
+pub use middleware::{AllowAll, Authenticator};
+
+/// What the handlers need: the stores and where this server lives.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Function metadata.
+    pub meta: Arc<dyn MetadataStore>,
+    /// Code packages.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Region and account of every resource.
+    pub account: AccountContext,
+    /// Signs the short-lived download links in `GetFunction`'s `Code.Location`.
+    pub code_urls: CodeUrlSigner,
+    /// Decides whether a request may proceed (SigV4 arrives here later).
+    pub auth: Arc<dyn Authenticator>,
+}
+
+/// The full HTTP application: the Lambda API behind the request door, plus code downloads.
+pub fn router(state: ApiState) -> Router {
+    routes::router(state)
+}

@@ -1,0 +1,38 @@
+//! Where this Nimbus lives (region, account) and the ARNs built from it.
+
+use crate::names::FunctionName;
+
+/// The region and account every resource of this server belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountContext {
+    /// Region code, e.g. `us-east-1`.
+    pub region: String,
+    /// Twelve-digit account id.
+    pub account_id: String,
+}
+
+impl AccountContext {
+    /// `arn:aws:lambda:<region>:<account>:function:<name>`.
+    pub fn function_arn(&self, name: &FunctionName) -> String {
+        format!(
+            "arn:aws:lambda:{}:{}:function:{}",
+            self.region,
+            self.account_id,
+            name.as_str()
+        )
+    }
+
+    /// The function ARN with `:<qualifier>` appended.
+    pub fn qualified_function_arn(&self, name: &FunctionName, qualifier: &str) -> String {
+        format!("{}:{qualifier}", self.function_arn(name))
+    }
+}
+
+impl Default for AccountContext {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".to_owned(),
+            account_id: "000000000000".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Errors of the platform, named after the AWS error types a client sees.
+//!
+//! The api crate maps each [`ServiceError`] variant to its HTTP status and wire name in one place;
+//! everything below it speaks in these variants.
+
+use thiserror::Error;
+
+/// A request Nimbus refuses, or a failure it reports, in the terms Lambda uses.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ServiceError {
+    /// `ResourceNotFoundException` (404).
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// `ResourceConflictException` (409).
+    #[error("{0}")]
+    ResourceConflict(String),
+    /// `InvalidParameterValueException` (400): a value that is well-formed but not acceptable.
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// `ValidationException` (400): a value that breaks a constraint of the API model.
+    #[error("{0}")]
+    Validation(String),
+    /// `InvalidRequestContentException` (400): a body that cannot be read as the operation's input.
+    #[error("{0}")]
+    InvalidRequestContent(String),
+    /// `PreconditionFailedException` (412): a stale RevisionId or CodeSha256.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// `RequestEntityTooLargeException` (413).
+    #[error("{0}")]
+    RequestTooLarge(String),
+    /// `UnknownOperationException` (404): no operation at this method and path.
+    #[error("{0}")]
+    UnknownOperation(String),
+    /// `ServiceException` (500): Nimbus itself failed; the message is generic, the cause is logged.
+    #[error("{0}")]
+    Service(String),
+}
+
+impl ServiceError {
+    /// The AWS error type name, as sent in `x-amzn-ErrorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::ResourceNotFound(_) => "ResourceNotFoundException",
+            Self::ResourceConflict(_) => "ResourceConflictException",
+            Self::InvalidParameterValue(_) => "InvalidParameterValueException",
+            Self::Validation(_) => "ValidationException",
+            Self::InvalidRequestContent(_) => "InvalidRequestContentException",
+            Self::PreconditionFailed(_) => "PreconditionFailedException",
+            Self::RequestTooLarge(_) => "RequestEntityTooLargeException",
+            Self::UnknownOperation(_) => "UnknownOperationException",
+            Self::Service(_) => "ServiceException",
+        }
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::ResourceNotFound(m)
+            | Self::ResourceConflict(m)
+            | Self::InvalidParameterValue(m)
+            | Self::Validation(m)
+            | Self::InvalidRequestContent(m)
+            | Self::PreconditionFailed(m)
+            | Self::RequestTooLarge(m)
+            | Self::UnknownOperation(m)
+            | Self::Service(m) => m,
+        }
+    }
+
+    /// A `ValidationException` in the wording AWS uses for model constraint violations.
+    pub fn constraint(value: impl std::fmt::Display, field: &str, constraint: &str) -> Self {
+        Self::Validation(format!(
+            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
+        ))
+    }
+
+    /// `ResourceNotFoundException` for a function (and qualifier) that does not exist.
+    pub fn function_not_found(arn: &str) -> Self {
+        Self::ResourceNotFound(format!("Function not found: {arn}"))
+    }
+}
+
+/// A failure of a store backend.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The record to create exists already.
+    #[error("record already exists")]
+    AlreadyExists,
+    /// The record to change or delete does not exist.
+    #[error("record not found")]
+    NotFound,
+    /// The record changed since it was read (its revision no longer matches).
+    #[error("record was changed concurrently")]
+    RevisionMismatch,
+    /// The backend failed (disk, database, corrupt record).
+    #[error("store backend failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wrap any backend error.
+    pub fn backend(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(err))
+    }
+}

@@ -1,0 +1,31 @@
+//! Domain types and seams of Nimbus.
+//!
+//! Everything here is free of I/O: functions and their settings ([`Function`],
+//! [`FunctionSettings`]), names and ARNs ([`FunctionName`], [`FunctionRef`], [`AccountContext`]),
+//! quotas ([`limits`]), the validation rules Lambda applies to them ([`validate`]), code-package
+//! inspection ([`package`]), errors named after AWS's error types ([`ServiceError`]) and the
+//! traits behind which storage lives ([`MetadataStore`], [`BlobStore`]).
+//!
+//! With the `test-util` feature, [`fake`] provides in-memory implementations of the store traits.
+
+pub mod arn;
+pub mod error;
+#[cfg(feature = "test-util")]
+pub mod fake;
+pub mod function;
+pub mod limits;
+pub mod names;
+pub mod package;
+pub mod runtime;
+pub mod store;
+pub mod time;
+pub mod validate;
+
+pub use arn::AccountContext;
+pub use error::{ServiceError, StoreError};
+pub use function::{
+    Architecture, CodeRef, Function, FunctionSettings, FunctionState, LoggingConfig, TracingMode,
+};
+pub use names::{FunctionName, FunctionRef, Qualifier};
+pub use runtime::Runtime;
+pub use store::{BlobId, BlobStore, FunctionPage, MetadataStore};

@@ -1,0 +1,1073 @@
+//! Code packages (zip archives) from untrusted callers: inspection before anything is stored, and
+//! the one routine allowed to turn a package into files.
+//!
+//! [`inspect`] proves a package is safe without writing anything: every entry stays inside the
+//! package, nothing is listed twice, symlinks point inside, and the archive really decompresses
+//! (CRCs included) to at most [`UNZIPPED_MAX_BYTES`]. Headers are never trusted on their own.
+//!
+//! [`unpack`] is deliberately the only file I/O in this crate: it is the single audited extraction
+//! routine, and every later caller that materialises a package (execution environments) must use
+//! it rather than a general-purpose unzipper. It re-runs every check of [`inspect`] before writing.
+
+use std::collections::HashSet;
+use std::fmt::Display;
+use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{self, Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use zip::read::ZipFile;
+use zip::{CompressionMethod, ZipArchive};
+
+use crate::error::ServiceError;
+use crate::limits::{UNZIPPED_MAX_BYTES, ZIP_MAX_BYTES, ZIP_MAX_ENTRIES, ZIP_MAX_RATIO};
+
+const PREFIX: &str = "Could not unzip uploaded file. ";
+const UNREADABLE: &str =
+    "Could not unzip uploaded file. Please check your file, then try to upload again.";
+/// Linux's PATH_MAX: a longer symlink target or entry name cannot be used anyway.
+const PATH_MAX_BYTES: usize = 4096;
+/// Linux's NAME_MAX.
+const COMPONENT_MAX_BYTES: usize = 255;
+const S_IFMT: u32 = 0o170_000;
+const S_IFDIR: u32 = 0o040_000;
+const S_IFREG: u32 = 0o100_000;
+const S_IFLNK: u32 = 0o120_000;
+/// Hash of the package root in the path hashes of [`child_hash`].
+const ROOT_HASH: u64 = 0;
+
+/// What inspection learned about a package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackageInfo {
+    /// Number of entries: files, directories and symlinks.
+    pub entries: usize,
+    /// Bytes of regular-file content after decompression (measured, not taken from headers).
+    pub unzipped_size: u64,
+}
+
+/// Why [`unpack`] failed.
+#[derive(Debug, Error)]
+pub enum UnpackError {
+    /// The package breaks a rule of [`inspect`]; nothing was written.
+    #[error(transparent)]
+    Invalid(#[from] ServiceError),
+    /// Writing the package failed (disk full, `dest` missing or not empty, ...).
+    #[error("could not unpack the package: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Check a zip from an untrusted caller without writing anything anywhere.
+///
+/// Every failure is an `InvalidParameterValueException` whose message starts the way AWS's does,
+/// except a zip over [`ZIP_MAX_BYTES`], which is `RequestEntityTooLargeException`.
+pub fn inspect(zip: &[u8]) -> Result<PackageInfo, ServiceError> {
+    inspect_with_limits(zip, &Limits::REAL)
+}
+
+/// Unpack a package that passed [`inspect`] into `dest` (an existing empty directory), never
+/// writing outside it.
+///
+/// Re-checks everything [`inspect`] checks (it never trusts that `inspect` was called), so an
+/// invalid package leaves `dest` untouched. Regular files keep their permission bits without
+/// setuid, setgid and sticky; directories get default permissions so that a read-only directory
+/// cannot lock extraction out; symlinks are created last, and only with targets inside `dest`.
+pub fn unpack(zip: &[u8], dest: &Path) -> Result<PackageInfo, UnpackError> {
+    unpack_with_limits(zip, dest, &Limits::REAL)
+}
+
+/// The quotas applied, separate from the constants so tests can exercise them cheaply.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    zipped: u64,
+    unzipped: u64,
+    entries: usize,
+    ratio: u64,
+}
+
+impl Limits {
+    const REAL: Self = Self {
+        zipped: ZIP_MAX_BYTES,
+        unzipped: UNZIPPED_MAX_BYTES,
+        entries: ZIP_MAX_ENTRIES,
+        ratio: ZIP_MAX_RATIO,
+    };
+}
+
+type Archive<'a> = ZipArchive<Cursor<&'a [u8]>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File { mode: u32 },
+    Symlink,
+}
+
+#[derive(Debug)]
+struct Entry {
+    index: usize,
+    /// Normalized relative path: components joined by '/', no '.', '..' or empty components
+    /// ("" only for a directory entry naming the root itself, such as "./").
+    path: String,
+    kind: Kind,
+    /// Uncompressed size from the central directory; the real content must match it exactly.
+    size: u64,
+}
+
+/// A package that passed every check, with what extraction needs.
+struct Checked<'a> {
+    archive: Archive<'a>,
+    entries: Vec<Entry>,
+    /// Path hashes of the symlink entries.
+    links: HashSet<u64>,
+    info: PackageInfo,
+}
+
+fn invalid(reason: impl Display) -> ServiceError {
+    ServiceError::InvalidParameterValue(format!("{PREFIX}{reason}"))
+}
+
+fn unreadable() -> ServiceError {
+    ServiceError::InvalidParameterValue(UNREADABLE.to_owned())
+}
+
+fn too_big(limits: &Limits) -> ServiceError {
+    invalid(format_args!(
+        "Unzipped size must be smaller than {} bytes",
+        limits.unzipped
+    ))
+}
+
+/// An entry name as it may appear in a message: escaped, quoted and cut short.
+fn shown(name: &str) -> String {
+    const MAX_CHARS: usize = 200;
+    let mut out: String = name.escape_debug().take(MAX_CHARS).collect();
+    if out.len() < name.escape_debug().count() {
+        out.push('…');
+    }
+    format!("'{out}'")
+}
+
+fn is_absolute(name: &str) -> bool {
+    name.starts_with(['/', '\\'])
+        || matches!(name.as_bytes(), [d, b':', ..] if d.is_ascii_alphabetic())
+}
+
+fn inspect_with_limits(zip: &[u8], limits: &Limits) -> Result<PackageInfo, ServiceError> {
+    check(zip, limits).map(|checked| checked.info)
+}
+
+fn check<'a>(zip: &'a [u8], limits: &Limits) -> Result<Checked<'a>, ServiceError> {
+    if u64::try_from(zip.len()).map_or(true, |len| len > limits.zipped) {
+        return Err(ServiceError::RequestTooLarge(format!(
+            "{PREFIX}Zipped size must be smaller than {} bytes",
+            limits.zipped
+        )));
+    }
+    let mut archive = ZipArchive::new(Cursor::new(zip)).map_err(|_| unreadable())?;
+    let records = count_central_records(zip, archive.central_directory_start());
+    if records.count > limits.entries || archive.len() > limits.entries {
+        return Err(invalid(format_args!(
+            "The package must contain at most {} entries",
+            limits.entries
+        )));
+    }
+    if let Some(name) = records.duplicate {
+        return Err(invalid(format_args!(
+            "Entry {} appears more than once",
+            shown(&name)
+        )));
+    }
+    // The zip crate keys entries by decoded name, silently dropping repeats; any record it did
+    // not surface is content we would never have checked.
+    if records.count != archive.len() {
+        return Err(unreadable());
+    }
+
+    let mut entries = Vec::with_capacity(archive.len());
+    let mut declared: u64 = 0;
+    for index in 0..archive.len() {
+        let file = archive.by_index_raw(index).map_err(|_| unreadable())?;
+        let entry = describe(&file, index, limits)?;
+        declared = declared.saturating_add(entry.size);
+        if declared > limits.unzipped {
+            return Err(too_big(limits));
+        }
+        entries.push(entry);
+    }
+    if !entries.iter().any(|e| matches!(e.kind, Kind::File { .. })) {
+        return Err(invalid(
+            "The package contains no files; a function needs code to run",
+        ));
+    }
+    check_layout(&entries)?;
+    let links: HashSet<u64> = entries
+        .iter()
+        .filter(|e| e.kind == Kind::Symlink)
+        .map(|e| path_hash(&e.path))
+        .collect();
+
+    let mut budget = limits.unzipped;
+    let mut unzipped_size = 0;
+    for entry in &entries {
+        let invalid_only = |err| match err {
+            UnpackError::Invalid(err) => err,
+            UnpackError::Io(_) => unreadable(),
+        };
+        if entry.kind == Kind::Symlink {
+            let mut target = Vec::new();
+            copy_entry(&mut archive, entry, &mut target, &mut budget, limits)
+                .map_err(invalid_only)?;
+            link_target(&entry.path, &target, &links)?;
+        } else {
+            let written = copy_entry(&mut archive, entry, io::sink(), &mut budget, limits)
+                .map_err(invalid_only)?;
+            unzipped_size += written;
+        }
+    }
+    let info = PackageInfo {
+        entries: entries.len(),
+        unzipped_size,
+    };
+    Ok(Checked {
+        archive,
+        entries,
+        links,
+        info,
+    })
+}
+
+/// The central directory as written: how many records it holds and the first raw name repeated.
+struct CentralRecords {
+    count: usize,
+    duplicate: Option<String>,
+}
+
+fn count_central_records(zip: &[u8], start: u64) -> CentralRecords {
+    const SIGNATURE: &[u8] = b"PK\x01\x02";
+    const FIXED_LEN: usize = 46;
+    let mut records = CentralRecords {
+        count: 0,
+        duplicate: None,
+    };
+    let mut names = HashSet::new();
+    let Ok(mut pos) = usize::try_from(start) else {
+        return records;
+    };
+    let u16_at = |header: &[u8], at: usize| {
+        header
+            .get(at..at + 2)
+            .map_or(0, |b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    while let Some(header) = zip.get(pos..pos.saturating_add(FIXED_LEN)) {
+        if !header.starts_with(SIGNATURE) {
+            break;
+        }
+        let (name_len, extra_len, comment_len) =
+            (u16_at(header, 28), u16_at(header, 30), u16_at(header, 32));
+        let name_start = pos + FIXED_LEN;
+        let Some(name) = zip.get(name_start..name_start + name_len) else {
+            break;
+        };
+        if !names.insert(name) && records.duplicate.is_none() {
+            records.duplicate = Some(String::from_utf8_lossy(name).into_owned());
+        }
+        records.count += 1;
+        pos = name_start + name_len + extra_len + comment_len;
+    }
+    records
+}
+
+/// Checks one entry's header (no decompression) and classifies it.
+fn describe(
+    file: &ZipFile<'_, Cursor<&[u8]>>,
+    index: usize,
+    limits: &Limits,
+) -> Result<Entry, ServiceError> {
+    let name = file.name();
+    let path = normalize(name, file.name_raw())?;
+    if file.encrypted() {
+        return Err(invalid(format_args!(
+            "Entry {} is encrypted; encrypted entries are not supported",
+            shown(name)
+        )));
+    }
+    if !matches!(
+        file.compression(),
+        CompressionMethod::Stored | CompressionMethod::Deflated
+    ) {
+        return Err(invalid(format_args!(
+            "Entry {} uses an unsupported compression method ({}); use deflate or store",
+            shown(name),
+            file.compression()
+        )));
+    }
+    let mode = file.unix_mode().unwrap_or(0);
+    let dir_name = name.ends_with(['/', '\\']);
+    let kind = match mode & S_IFMT {
+        S_IFLNK if !dir_name => Kind::Symlink,
+        S_IFDIR => Kind::Dir,
+        0 | S_IFREG if dir_name => Kind::Dir,
+        // A mode without permission bits means the archiver recorded none, not "no access".
+        0 | S_IFREG => Kind::File {
+            mode: Some(mode & 0o777).filter(|&m| m != 0).unwrap_or(0o644),
+        },
+        _ => {
+            return Err(invalid(format_args!(
+                "Entry {} is not a regular file, directory or symlink",
+                shown(name)
+            )))
+        }
+    };
+    if path.is_empty() && kind != Kind::Dir {
+        return Err(invalid(format_args!(
+            "Entry {} has no file name",
+            shown(name)
+        )));
+    }
+    let size = file.size();
+    if kind == Kind::Dir && size > 0 {
+        return Err(invalid(format_args!(
+            "Directory entry {} has content",
+            shown(name)
+        )));
+    }
+    if kind == Kind::Symlink && size > PATH_MAX_BYTES as u64 {
+        return Err(invalid(format_args!(
+            "Symlink {} has a target longer than {PATH_MAX_BYTES} bytes",
+            shown(name)
+        )));
+    }
+    if size > file.compressed_size().saturating_mul(limits.ratio) {
+        return Err(invalid(format_args!(
+            "Entry {} expands more than {}:1 ({size} bytes from {}); it looks like a zip bomb",
+            shown(name),
+            limits.ratio,
+            file.compressed_size()
+        )));
+    }
+    Ok(Entry {
+        index,
+        path,
+        kind,
+        size,
+    })
+}
+
+/// Turns an entry name into a relative path that cannot leave the package root.
+fn normalize(name: &str, raw: &[u8]) -> Result<String, ServiceError> {
+    if raw.is_empty() {
+        return Err(invalid("An entry has an empty name"));
+    }
+    if raw.contains(&0) || name.contains('\0') {
+        return Err(invalid(format_args!(
+            "Entry {} has a NUL byte in its name",
+            shown(name)
+        )));
+    }
+    if name.len() > PATH_MAX_BYTES {
+        return Err(invalid(format_args!(
+            "Entry {} has a name longer than {PATH_MAX_BYTES} bytes",
+            shown(name)
+        )));
+    }
+    if is_absolute(name) {
+        return Err(invalid(format_args!(
+            "Entry {} has an absolute path",
+            shown(name)
+        )));
+    }
+    let mut path = String::with_capacity(name.len());
+    // Backslashes count as separators: Windows archivers write them, and reading them as part of
+    // a file name would let "..\\x" mean different things to different unzippers.
+    for part in name.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(invalid(format_args!(
+                    "Entry {} has a '..' component that leaves the package",
+                    shown(name)
+                )))
+            }
+            _ if part.len() > COMPONENT_MAX_BYTES => {
+                return Err(invalid(format_args!(
+                    "Entry {} has a path component longer than {COMPONENT_MAX_BYTES} bytes",
+                    shown(name)
+                )))
+            }
+            _ => {
+                if !path.is_empty() {
+                    path.push('/');
+                }
+                path.push_str(part);
+            }
+        }
+    }
+    Ok(path)
+}
+
+/// Rejects duplicate paths and entries placed inside a file or symlink.
+///
+/// Sorting with '/' mapped to NUL (which names never contain) puts every path directly before its
+/// own descendants, so comparing neighbours finds both problems in O(n log n) without building
+/// every prefix of every path.
+fn check_layout(entries: &[Entry]) -> Result<(), ServiceError> {
+    let mut keys: Vec<(String, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.path.replace('/', "\0"), i))
+        .collect();
+    keys.sort_unstable();
+    for pair in keys.windows(2) {
+        let [(a, ia), (b, ib)] = pair else { continue };
+        let (first, second) = (&entries[*ia], &entries[*ib]);
+        if a == b {
+            return Err(invalid(format_args!(
+                "Entry {} appears more than once",
+                shown(&first.path)
+            )));
+        }
+        if first.kind != Kind::Dir
+            && b.starts_with(a.as_str())
+            && b.as_bytes().get(a.len()) == Some(&0)
+        {
+            return Err(invalid(format_args!(
+                "Entry {} is inside {}, which is not a directory",
+                shown(&second.path),
+                shown(&first.path)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn child_hash(parent: u64, part: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    parent.hash(&mut hasher);
+    part.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn path_hash(path: &str) -> u64 {
+    path.split('/').fold(ROOT_HASH, child_hash)
+}
+
+/// Checks a symlink's target and returns it with '/' separators, as it is to be created.
+///
+/// The target is resolved lexically from the link's directory. That is only sound if the walk
+/// never steps through another symlink ("d/up/../.." escapes when d/up -> ".."), so doing so is
+/// refused; a final component that is a symlink is fine, since that link is checked itself.
+/// Symlinks are compared by path hash: a collision can only refuse a package, never admit one.
+fn link_target(path: &str, raw: &[u8], links: &HashSet<u64>) -> Result<String, ServiceError> {
+    let target = std::str::from_utf8(raw).map_err(|_| {
+        invalid(format_args!(
+            "Symlink {} has a target that is not UTF-8",
+            shown(path)
+        ))
+    })?;
+    if target.is_empty() || target.contains('\0') {
+        return Err(invalid(format_args!(
+            "Symlink {} has an empty or malformed target",
+            shown(path)
+        )));
+    }
+    if is_absolute(target) {
+        return Err(invalid(format_args!(
+            "Symlink {} points to an absolute path ({})",
+            shown(path),
+            shown(target)
+        )));
+    }
+    let escapes = || {
+        invalid(format_args!(
+            "Symlink {} points outside the package ({})",
+            shown(path),
+            shown(target)
+        ))
+    };
+    // Hashes of the directories below the root on the way to the current position.
+    let mut stack: Vec<u64> = Vec::new();
+    let mut parents: Vec<&str> = path.split('/').collect();
+    parents.pop();
+    for part in parents {
+        stack.push(child_hash(stack.last().copied().unwrap_or(ROOT_HASH), part));
+    }
+    let mut normalized = String::with_capacity(target.len());
+    for part in target
+        .split(['/', '\\'])
+        .filter(|p| !p.is_empty() && *p != ".")
+    {
+        let here = stack.last().copied().unwrap_or(ROOT_HASH);
+        if here != ROOT_HASH && links.contains(&here) {
+            return Err(invalid(format_args!(
+                "Symlink {} resolves through another symlink ({}); point at the real path",
+                shown(path),
+                shown(target)
+            )));
+        }
+        if part == ".." {
+            stack.pop().ok_or_else(escapes)?;
+        } else {
+            stack.push(child_hash(here, part));
+        }
+        if !normalized.is_empty() {
+            normalized.push('/');
+        }
+        normalized.push_str(part);
+    }
+    if normalized.is_empty() {
+        normalized.push('.');
+    }
+    Ok(normalized)
+}
+
+/// Which limit a [`Limited`] writer hit.
+#[derive(Debug, Clone, Copy)]
+enum Exceeded {
+    Entry,
+    Archive,
+}
+
+/// A writer that counts what passes through and refuses to go past the entry's declared size or
+/// the archive's remaining budget, so a lying header costs at most the limit in CPU and nothing
+/// in memory.
+struct Limited<'b, W> {
+    inner: W,
+    written: u64,
+    entry_max: u64,
+    budget: &'b mut u64,
+    exceeded: Option<Exceeded>,
+    inner_failed: bool,
+}
+
+impl<W: Write> Write for Limited<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let len = buf.len() as u64;
+        if self.written.saturating_add(len) > self.entry_max {
+            self.exceeded = Some(Exceeded::Entry);
+        } else if len > *self.budget {
+            self.exceeded = Some(Exceeded::Archive);
+        }
+        if self.exceeded.is_some() {
+            return Err(io::Error::other("package limit exceeded"));
+        }
+        let n = self
+            .inner
+            .write(buf)
+            .inspect_err(|_| self.inner_failed = true)?;
+        self.written += n as u64;
+        *self.budget -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().inspect_err(|_| self.inner_failed = true)
+    }
+}
+
+/// Decompresses one entry into `out`, verifying its CRC and that its real size is its declared
+/// one; returns the bytes written.
+fn copy_entry<W: Write>(
+    archive: &mut Archive<'_>,
+    entry: &Entry,
+    out: W,
+    budget: &mut u64,
+    limits: &Limits,
+) -> Result<u64, UnpackError> {
+    let corrupt = |reason: &dyn Display| {
+        invalid(format_args!(
+            "Entry {} is corrupt: {reason}",
+            shown(&entry.path)
+        ))
+    };
+    let mut reader = archive.by_index(entry.index).map_err(|e| corrupt(&e))?;
+    let mut sink = Limited {
+        inner: out,
+        written: 0,
+        entry_max: entry.size,
+        budget,
+        exceeded: None,
+        inner_failed: false,
+    };
+    if let Err(err) = io::copy(&mut reader, &mut sink).and_then(|_| sink.flush()) {
+        return Err(match sink.exceeded {
+            Some(Exceeded::Entry) => invalid(format_args!(
+                "Entry {} is larger than its header says ({} bytes); the archive is corrupt or a zip bomb",
+                shown(&entry.path),
+                entry.size
+            ))
+            .into(),
+            Some(Exceeded::Archive) => too_big(limits).into(),
+            None if sink.inner_failed => UnpackError::Io(err),
+            None => corrupt(&err).into(),
+        });
+    }
+    if sink.written != entry.size {
+        return Err(corrupt(&format_args!(
+            "{} bytes of content where the header says {}",
+            sink.written, entry.size
+        ))
+        .into());
+    }
+    Ok(sink.written)
+}
+
+fn unpack_with_limits(
+    zip: &[u8],
+    dest: &Path,
+    limits: &Limits,
+) -> Result<PackageInfo, UnpackError> {
+    let Checked {
+        mut archive,
+        entries,
+        links,
+        info,
+    } = check(zip, limits)?;
+    // An empty dest guarantees that every symlink below it is one this function made.
+    if fs::read_dir(dest)?.next().is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::DirectoryNotEmpty,
+            "unpack needs an empty directory",
+        )
+        .into());
+    }
+    let mut budget = limits.unzipped;
+    // Symlinks come last so no other write can be redirected through one; `real_dir` still
+    // refuses to pass through any (think of case-insensitive file systems).
+    let (links_last, others): (Vec<&Entry>, Vec<&Entry>) =
+        entries.iter().partition(|e| e.kind == Kind::Symlink);
+    for entry in others.into_iter().chain(links_last) {
+        let (parent, name) = match entry.path.rsplit_once('/') {
+            Some((parent, name)) => (parent, name),
+            None => ("", entry.path.as_str()),
+        };
+        match entry.kind {
+            Kind::Dir => {
+                real_dir(dest, &entry.path)?;
+            }
+            Kind::File { mode } => {
+                let path = real_dir(dest, parent)?.join(name);
+                // create_new refuses to follow or overwrite anything already at the path.
+                let mut file = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)?;
+                copy_entry(&mut archive, entry, &mut file, &mut budget, limits)?;
+                set_mode(&file, mode)?;
+            }
+            Kind::Symlink => {
+                let path = real_dir(dest, parent)?.join(name);
+                let mut raw = Vec::new();
+                copy_entry(&mut archive, entry, &mut raw, &mut budget, limits)?;
+                make_symlink(&link_target(&entry.path, &raw, &links)?, &path)?;
+            }
+        }
+    }
+    Ok(info)
+}
+
+/// Creates `rel` under `dest` one component at a time, refusing to pass through anything that is
+/// not a real directory.
+fn real_dir(dest: &Path, rel: &str) -> io::Result<PathBuf> {
+    let mut dir = dest.to_path_buf();
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        dir.push(part);
+        match fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    format!("{} exists and is not a directory", dir.display()),
+                ))
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => fs::create_dir(&dir)?,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(dir)
+}
+
+#[cfg(unix)]
+fn set_mode(file: &fs::File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(mode & 0o777))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_file: &fs::File, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn make_symlink(target: &str, path: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(target, path)
+}
+
+#[cfg(not(unix))]
+fn make_symlink(_target: &str, _path: &Path) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "packages with symlinks unpack only on unix",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Write};
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use zip::write::SimpleFileOptions;
+    use zip::{CompressionMethod, ZipArchive, ZipWriter};
+
+    use super::*;
+
+    type Writer = ZipWriter<Cursor<Vec<u8>>>;
+
+    fn build(add: impl FnOnce(&mut Writer) -> zip::result::ZipResult<()>) -> Vec<u8> {
+        let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+        add(&mut writer).expect("entries are accepted by the writer");
+        writer.finish().expect("archive finishes").into_inner()
+    }
+
+    fn deflated(mode: u32) -> SimpleFileOptions {
+        SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .unix_permissions(mode)
+    }
+
+    fn file(w: &mut Writer, name: &str, content: &[u8]) -> zip::result::ZipResult<()> {
+        w.start_file(name, deflated(0o644))?;
+        w.write_all(content)?;
+        Ok(())
+    }
+
+    /// Offsets of entry `index`'s local header and central-directory record.
+    fn headers(zip: &[u8], index: usize) -> (usize, usize) {
+        let mut archive = ZipArchive::new(Cursor::new(zip)).expect("test archive opens");
+        let entry = archive.by_index_raw(index).expect("entry exists");
+        let offset = |at: u64| usize::try_from(at).expect("offset fits");
+        (
+            offset(entry.header_start()),
+            offset(entry.central_header_start()),
+        )
+    }
+
+    fn put_u32(zip: &mut [u8], at: usize, value: u32) {
+        zip[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// A directory tree under the temp dir, removed on drop; `dest` sits two levels down so that
+    /// escapes like "../../x" would still land inside it and be seen.
+    struct Scratch {
+        root: PathBuf,
+        dest: PathBuf,
+    }
+
+    impl Scratch {
+        fn new() -> Self {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let root = std::env::temp_dir().join(format!(
+                "nimbus-package-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let dest = root.join("x").join("y").join("dest");
+            fs::create_dir_all(&dest).expect("scratch dir is created");
+            Self { root, dest }
+        }
+
+        /// Every path under the root, relative to it, sorted.
+        fn contents(&self) -> Vec<String> {
+            fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+                for entry in fs::read_dir(dir).expect("scratch dir is readable") {
+                    let path = entry.expect("dir entry").path();
+                    let rel = path.strip_prefix(root).expect("under root");
+                    out.push(rel.to_string_lossy().into_owned());
+                    if fs::symlink_metadata(&path).expect("metadata").is_dir() {
+                        walk(&path, root, out);
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            walk(&self.root, &self.root, &mut out);
+            out.sort();
+            out
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.root);
+        }
+    }
+
+    /// Asserts both functions refuse `zip` with a message containing `needle`, and that `unpack`
+    /// wrote nothing at all.
+    fn assert_rejected(zip: &[u8], needle: &str) {
+        let err = inspect(zip).expect_err("package must be rejected");
+        let ServiceError::InvalidParameterValue(message) = &err else {
+            panic!("unexpected error type: {err:?}");
+        };
+        assert!(message.starts_with(PREFIX), "{message}");
+        assert!(
+            message.contains(needle),
+            "{message:?} should mention {needle:?}"
+        );
+
+        let scratch = Scratch::new();
+        match unpack(zip, &scratch.dest) {
+            Err(UnpackError::Invalid(again)) => assert_eq!(again, err),
+            other => panic!("unpack must refuse too, got {other:?}"),
+        }
+        assert_eq!(scratch.contents(), ["x", "x/y", "x/y/dest"]);
+    }
+
+    #[test]
+    fn valid_package_is_inspected_and_unpacked() {
+        let mut zip = build(|w| {
+            w.add_directory("bin/", SimpleFileOptions::default())?;
+            w.start_file("bootstrap", deflated(0o755))?;
+            w.write_all(b"#!/bin/sh\necho hi\n")?;
+            file(
+                w,
+                "lib/node/index.js",
+                b"exports.handler = async () => 1;\n",
+            )?;
+            file(w, "./lib//node/util.js", b"module.exports = {};\n")?;
+            w.add_symlink("bin/run", "../bootstrap", SimpleFileOptions::default())?;
+            w.add_symlink("lib/current", "node", SimpleFileOptions::default())
+        });
+        // setuid and sticky bits must not survive extraction.
+        let (_, central) = headers(&zip, 1);
+        put_u32(&mut zip, central + 38, (S_IFREG | 0o5755) << 16);
+
+        let info = inspect(&zip).expect("valid package");
+        assert_eq!(
+            info,
+            PackageInfo {
+                entries: 6,
+                unzipped_size: 18 + 33 + 21
+            }
+        );
+
+        let scratch = Scratch::new();
+        assert_eq!(unpack(&zip, &scratch.dest).expect("unpacks"), info);
+        let dest = &scratch.dest;
+        let bootstrap = fs::read_to_string(dest.join("bootstrap")).expect("bootstrap written");
+        assert_eq!(bootstrap, "#!/bin/sh\necho hi\n");
+        assert_eq!(
+            fs::read_to_string(dest.join("lib/current/util.js")).expect("via link"),
+            "module.exports = {};\n"
+        );
+        assert_eq!(
+            fs::read_link(dest.join("bin/run")).expect("link"),
+            Path::new("../bootstrap")
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &str| {
+                fs::metadata(dest.join(p))
+                    .expect("exists")
+                    .permissions()
+                    .mode()
+                    & 0o7777
+            };
+            assert_eq!(mode("bootstrap"), 0o755);
+            assert_eq!(mode("lib/node/index.js"), 0o644);
+        }
+        let scratch_contents = scratch.contents();
+        assert!(scratch_contents
+            .iter()
+            .all(|p| p.starts_with("x/y/dest") || p == "x" || p == "x/y"));
+    }
+
+    #[test]
+    fn unpack_needs_an_empty_destination() {
+        let zip = build(|w| file(w, "index.js", b"1"));
+        let scratch = Scratch::new();
+        fs::write(scratch.dest.join("old"), b"x").expect("write");
+        assert!(matches!(
+            unpack(&zip, &scratch.dest),
+            Err(UnpackError::Io(_))
+        ));
+    }
+
+    #[test]
+    fn names_that_leave_the_package_are_rejected() {
+        for name in [
+            "../evil",
+            "a/../../evil",
+            "/etc/evil",
+            "..\\evil",
+            "\\evil",
+            "C:\\evil",
+            "a/..",
+        ] {
+            let zip = build(|w| file(w, name, b"x"));
+            let needle = if name.contains("..") {
+                "'..'"
+            } else {
+                "absolute path"
+            };
+            assert_rejected(&zip, needle);
+        }
+    }
+
+    #[test]
+    fn symlinks_must_stay_inside() {
+        let link = |name: &'static str, target: &'static str| {
+            build(move |w| {
+                file(w, "index.js", b"1")?;
+                w.add_symlink(name, target, SimpleFileOptions::default())
+            })
+        };
+        assert_rejected(&link("passwd", "/etc/passwd"), "absolute path");
+        assert_rejected(&link("a/out", "../../outside"), "outside the package");
+        assert_rejected(&link("out", "..\\outside"), "outside the package");
+        assert_rejected(&link("dot", ""), "empty or malformed target");
+        inspect(&link("a/b/ok", "../../index.js")).expect("inner link is fine");
+        inspect(&link("self", ".")).expect("link to the root is fine");
+
+        // d/up is the root itself, so "d/up/../.." is the parent of the package.
+        let chained = build(|w| {
+            file(w, "index.js", b"1")?;
+            w.add_symlink("d/up", "..", SimpleFileOptions::default())?;
+            w.add_symlink("top", "d/up/../..", SimpleFileOptions::default())
+        });
+        assert_rejected(&chained, "through another symlink");
+
+        let under_link = build(|w| {
+            w.add_symlink("l", "d", SimpleFileOptions::default())?;
+            file(w, "l/evil", b"x")
+        });
+        assert_rejected(&under_link, "not a directory");
+    }
+
+    #[test]
+    fn duplicates_are_rejected() {
+        for (a, b) in [("a/b", "./a/b"), ("a/b", "a//b"), ("a\\b", "a/b")] {
+            assert_rejected(
+                &build(|w| file(w, a, b"1").and_then(|()| file(w, b, b"2"))),
+                "more than once",
+            );
+        }
+        let file_and_dir = build(|w| {
+            file(w, "a", b"1").and_then(|()| w.add_directory("a/", SimpleFileOptions::default()))
+        });
+        assert_rejected(&file_and_dir, "more than once");
+        let inside_file = build(|w| file(w, "a", b"1").and_then(|()| file(w, "a/b", b"2")));
+        assert_rejected(&inside_file, "not a directory");
+
+        // Byte-identical names, which the zip crate itself would silently merge.
+        let mut zip = build(|w| file(w, "a/b", b"1").and_then(|()| file(w, "a/c", b"2")));
+        let (local, central) = headers(&zip, 1);
+        zip[local + 30 + 2] = b'b';
+        zip[central + 46 + 2] = b'b';
+        assert_rejected(&zip, "'a/b' appears more than once");
+    }
+
+    #[test]
+    fn unreadable_and_empty_archives_are_rejected() {
+        for body in [&b""[..], b"not a zip at all", b"PK\x03\x04garbage"] {
+            assert_eq!(inspect(body), Err(unreadable()));
+        }
+        let mut zip = build(|w| file(w, "index.js", &[b'x'; 1000]));
+        let (local, _) = headers(&zip, 0);
+        zip[local + 40] ^= 0xff; // inside the compressed data
+        assert!(inspect(&zip).is_err());
+
+        assert_rejected(&build(|_| Ok(())), "contains no files");
+        assert_rejected(
+            &build(|w| w.add_directory("empty/", SimpleFileOptions::default())),
+            "contains no files",
+        );
+    }
+
+    #[test]
+    fn encrypted_and_foreign_entries_are_rejected() {
+        let zip = build(|w| file(w, "index.js", b"1"));
+        let (local, central) = headers(&zip, 0);
+
+        let mut encrypted = zip.clone();
+        encrypted[local + 6] |= 1;
+        encrypted[central + 8] |= 1;
+        assert_rejected(&encrypted, "encrypted entries are not supported");
+
+        let mut bzip2 = zip.clone();
+        bzip2[local + 8] = 12;
+        bzip2[central + 10] = 12;
+        assert_rejected(&bzip2, "unsupported compression method");
+
+        let mut fifo = zip;
+        put_u32(&mut fifo, central + 38, 0o010_644 << 16);
+        assert_rejected(&fifo, "not a regular file");
+    }
+
+    #[test]
+    fn zeros_bomb_is_rejected() {
+        let zip = build(|w| {
+            w.start_file("zeros", deflated(0o644).large_file(true))?;
+            let block = vec![0u8; 1 << 20];
+            for _ in 0..300 {
+                w.write_all(&block)?;
+            }
+            Ok(())
+        });
+        let err = inspect(&zip).expect_err("bomb");
+        assert!(
+            err.message().contains("zip bomb") || err.message().contains("Unzipped size"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn forged_sizes_are_caught_while_decompressing() {
+        let content: Vec<u8> = (0..1 << 20)
+            .map(|i: u32| b"0123456789abcdef"[(i.wrapping_mul(i) >> 7) as usize % 16])
+            .collect();
+        let mut zip = build(|w| file(w, "big.txt", &content));
+        let (local, central) = headers(&zip, 0);
+        put_u32(&mut zip, local + 22, 1000);
+        put_u32(&mut zip, central + 24, 1000);
+        assert_rejected(&zip, "larger than its header says");
+
+        // Claiming more than the content holds is just as corrupt.
+        put_u32(&mut zip, local + 22, (1 << 20) + 1);
+        put_u32(&mut zip, central + 24, (1 << 20) + 1);
+        assert_rejected(&zip, "corrupt");
+    }
+
+    #[test]
+    fn limits_apply() {
+        let tight = Limits {
+            zipped: 1 << 20,
+            unzipped: 1000,
+            entries: 3,
+            ratio: 10,
+        };
+        let message = |zip: &[u8]| {
+            inspect_with_limits(zip, &tight)
+                .expect_err("over a limit")
+                .to_string()
+        };
+
+        let many = build(|w| (0..4).try_for_each(|i| file(w, &format!("f{i}"), b"x")));
+        assert!(message(&many).contains("at most 3 entries"));
+
+        let noise: Vec<u8> = (0u32..600)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        let two = build(|w| file(w, "a", &noise).and_then(|()| file(w, "b", &noise)));
+        assert!(message(&two).contains("smaller than 1000 bytes"));
+
+        let squashy = build(|w| file(w, "a", &[b'z'; 900]));
+        assert!(message(&squashy).contains("zip bomb"));
+
+        assert!(matches!(
+            inspect_with_limits(&vec![0; 2 << 20], &tight),
+            Err(ServiceError::RequestTooLarge(_))
+        ));
+    }
+}

@@ -1,0 +1,533 @@
+//! A small client of the Lambda management API a Nimbus server speaks (the same paths and JSON
+//! shapes as AWS), and the connection flags every client subcommand shares.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine as _;
+use clap::Args;
+use reqwest::{Method, RequestBuilder, Response, Url};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::output::OutputFormat;
+
+/// Where `nimbus server` listens unless told otherwise.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:9001";
+const API_VERSION: &str = "2015-03-31";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Uploads of 50 MB zips over slow links must not time out.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+const PAGE_SIZE: &str = "50";
+
+/// Flags shared by every client subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// URL of the Nimbus server's API.
+    #[arg(long, env = "NIMBUS_ENDPOINT", default_value = DEFAULT_ENDPOINT, value_name = "URL")]
+    pub endpoint: String,
+    /// Output format: tables for people, or the API's JSON for scripts.
+    #[arg(long, env = "NIMBUS_OUTPUT", value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+impl ClientArgs {
+    /// A client for `--endpoint`.
+    pub fn client(&self) -> Result<LambdaClient> {
+        LambdaClient::new(&self.endpoint)
+    }
+}
+
+/// A function's configuration as the API returns it. Unknown fields are kept in `extra`, so
+/// printing it as JSON loses nothing the server sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionConfiguration {
+    #[serde(default)]
+    pub function_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_update_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_update_status_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architectures: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package_type: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `Environment`: in requests the variables to set, in responses the ones set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Environment {
+    /// Variable names and values.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Anything else the server sent (e.g. `Error`).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `EphemeralStorage`: the size of `/tmp`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EphemeralStorage {
+    /// Megabytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+}
+
+/// GetFunction's answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetFunctionOutput {
+    pub configuration: FunctionConfiguration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<CodeLocation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Where GetFunction says the code can be downloaded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeLocation {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// ListFunctions' answer: one page, or (as the CLI prints it) all pages aggregated.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListFunctionsOutput {
+    /// The functions on this page.
+    #[serde(default)]
+    pub functions: Vec<FunctionConfiguration>,
+    /// Where the next page starts; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+/// `Code` of CreateFunction and the body of UpdateFunctionCode: a zip, base64 in JSON.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ZipCode {
+    zip_file: String,
+}
+
+impl ZipCode {
+    /// Encodes the zip's bytes.
+    pub fn new(zip: &[u8]) -> ZipCode {
+        ZipCode {
+            zip_file: base64::engine::general_purpose::STANDARD.encode(zip),
+        }
+    }
+}
+
+/// CreateFunction's body; settings left `None` take the server's defaults.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateFunctionRequest {
+    pub function_name: String,
+    pub role: String,
+    pub code: ZipCode,
+    pub runtime: String,
+    pub handler: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// UpdateFunctionConfiguration's body; only the `Some` settings change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateFunctionConfigurationRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl UpdateFunctionConfigurationRequest {
+    /// Nothing to change.
+    pub fn is_empty(&self) -> bool {
+        *self == UpdateFunctionConfigurationRequest::default()
+    }
+}
+
+/// An error answer of the API: `ResourceNotFoundException: Function not found: arn:…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// The `x-amzn-ErrorType` code, e.g. `ResourceNotFoundException`, when the server sent one.
+    pub code: Option<String>,
+    /// The body's `message` / `Message`, or its text.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Whether this says the function (or other resource) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.code.as_deref() == Some("ResourceNotFoundException")
+    }
+
+    /// The API error inside an error chain, if that is what it is.
+    pub fn find(err: &anyhow::Error) -> Option<&ApiError> {
+        err.downcast_ref::<ApiError>()
+    }
+
+    fn parse(status: u16, error_type: Option<&str>, body: &[u8]) -> ApiError {
+        let json: Option<Value> = serde_json::from_slice(body).ok();
+        let field = |name: &str| json.as_ref()?.get(name)?.as_str().map(str::to_owned);
+        let code = error_type
+            .map(|header| {
+                // botocore: drop a `:<url>` suffix, keep what follows a `#` namespace.
+                let code = header.split(':').next().unwrap_or(header);
+                code.rsplit('#').next().unwrap_or(code).trim().to_owned()
+            })
+            .or_else(|| field("__type"))
+            .filter(|code| !code.is_empty());
+        let message = field("message")
+            .or_else(|| field("Message"))
+            .unwrap_or_else(|| {
+                String::from_utf8_lossy(body)
+                    .trim()
+                    .chars()
+                    .take(500)
+                    .collect()
+            });
+        ApiError {
+            status,
+            code,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = reqwest::StatusCode::from_u16(self.status)
+            .map_or_else(|_| self.status.to_string(), |s| s.to_string());
+        match (&self.code, self.message.is_empty()) {
+            (Some(code), false) => write!(f, "{code}: {}", self.message),
+            (Some(code), true) => write!(f, "{code} (HTTP {status})"),
+            (None, false) => write!(f, "HTTP {status}: {}", self.message),
+            (None, true) => write!(f, "HTTP {status}"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Typed calls of the Lambda REST API on one endpoint.
+#[derive(Debug, Clone)]
+pub struct LambdaClient {
+    http: reqwest::Client,
+    base: Url,
+    endpoint: String,
+}
+
+impl LambdaClient {
+    /// A client for `endpoint`, e.g. `http://127.0.0.1:9001` (`127.0.0.1:9001` works too).
+    pub fn new(endpoint: &str) -> Result<LambdaClient> {
+        let endpoint = endpoint.trim().trim_end_matches('/');
+        let with_scheme = if endpoint.contains("://") {
+            endpoint.to_owned()
+        } else {
+            format!("http://{endpoint}")
+        };
+        let base = Url::parse(&with_scheme)
+            .with_context(|| format!("parse the endpoint URL {endpoint:?}"))?;
+        match base.scheme() {
+            "http" => {}
+            "https" => bail!("endpoint {endpoint}: this build of nimbus speaks plain http only"),
+            other => bail!("endpoint {endpoint}: unsupported scheme {other:?}, expected http"),
+        }
+        if base.cannot_be_a_base() || base.query().is_some() {
+            bail!("endpoint {endpoint} is not a base URL like http://127.0.0.1:9001");
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("nimbus-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("build the HTTP client")?;
+        Ok(LambdaClient {
+            http,
+            base,
+            endpoint: with_scheme,
+        })
+    }
+
+    /// The endpoint this client talks to, as given (with a scheme).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// CreateFunction.
+    pub async fn create_function(
+        &self,
+        input: &CreateFunctionRequest,
+    ) -> Result<FunctionConfiguration> {
+        let url = self.url(&["functions"]);
+        self.send_json(self.http.post(url).json(input))
+            .await
+            .with_context(|| format!("create function {}", input.function_name))
+    }
+
+    /// GetFunction. A missing function is an [`ApiError`] for which `is_not_found()` holds.
+    pub async fn get_function(&self, name: &str) -> Result<GetFunctionOutput> {
+        let url = self.url(&["functions", name]);
+        self.send_json(self.http.get(url))
+            .await
+            .with_context(|| format!("get function {name}"))
+    }
+
+    /// UpdateFunctionCode with a zip.
+    pub async fn update_function_code(
+        &self,
+        name: &str,
+        zip: &[u8],
+    ) -> Result<FunctionConfiguration> {
+        let url = self.url(&["functions", name, "code"]);
+        self.send_json(self.http.put(url).json(&ZipCode::new(zip)))
+            .await
+            .with_context(|| format!("update the code of function {name}"))
+    }
+
+    /// UpdateFunctionConfiguration.
+    pub async fn update_function_configuration(
+        &self,
+        name: &str,
+        input: &UpdateFunctionConfigurationRequest,
+    ) -> Result<FunctionConfiguration> {
+        let url = self.url(&["functions", name, "configuration"]);
+        self.send_json(self.http.put(url).json(input))
+            .await
+            .with_context(|| format!("update the configuration of function {name}"))
+    }
+
+    /// ListFunctions, following `NextMarker` through every page.
+    pub async fn list_functions(&self) -> Result<Vec<FunctionConfiguration>> {
+        let mut functions = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            // The trailing slash is the path ListFunctions has in AWS's model.
+            let mut url = self.url(&["functions", ""]);
+            url.query_pairs_mut().append_pair("MaxItems", PAGE_SIZE);
+            if let Some(marker) = &marker {
+                url.query_pairs_mut().append_pair("Marker", marker);
+            }
+            let page: ListFunctionsOutput = self
+                .send_json(self.http.get(url))
+                .await
+                .context("list functions")?;
+            functions.extend(page.functions);
+            match page.next_marker.filter(|next| !next.is_empty()) {
+                Some(next) if marker.as_ref() == Some(&next) => {
+                    bail!("list functions: the server returned the same NextMarker twice ({next})")
+                }
+                Some(next) => marker = Some(next),
+                None => return Ok(functions),
+            }
+        }
+    }
+
+    /// DeleteFunction (all versions and aliases).
+    pub async fn delete_function(&self, name: &str) -> Result<()> {
+        let url = self.url(&["functions", name]);
+        self.send(self.http.request(Method::DELETE, url))
+            .await
+            .with_context(|| format!("delete function {name}"))?;
+        Ok(())
+    }
+
+    /// `<endpoint>/2015-03-31/<segments…>`, each segment percent-encoded.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push(API_VERSION).extend(segments);
+        }
+        url
+    }
+
+    async fn send_json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
+        let response = self.send(request).await?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| self.transport_error(err))?;
+        serde_json::from_slice(&body).with_context(|| {
+            let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+            format!("read the server's answer {text:?}")
+        })
+    }
+
+    async fn send(&self, request: RequestBuilder) -> Result<Response> {
+        let response = request
+            .send()
+            .await
+            .map_err(|err| self.transport_error(err))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let error_type = response
+            .headers()
+            .get("x-amzn-ErrorType")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = response.bytes().await.unwrap_or_default();
+        Err(ApiError::parse(status.as_u16(), error_type.as_deref(), &body).into())
+    }
+
+    fn transport_error(&self, err: reqwest::Error) -> anyhow::Error {
+        let endpoint = &self.endpoint;
+        if err.is_connect() {
+            let mut cause: &dyn std::error::Error = &err;
+            while let Some(source) = cause.source() {
+                cause = source;
+            }
+            anyhow!(
+                "no Nimbus server answered at {endpoint} ({cause}); start one with `nimbus server`, \
+                 or point --endpoint (NIMBUS_ENDPOINT) at a running one"
+            )
+        } else if err.is_timeout() {
+            anyhow!(
+                "the Nimbus server at {endpoint} did not answer within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            )
+        } else {
+            anyhow::Error::new(err).context(format!("talk to the Nimbus server at {endpoint}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_percent_encoded_under_the_api_version() -> Result<()> {
+        let client = LambdaClient::new("127.0.0.1:9001/")?;
+        assert_eq!(
+            client.url(&["functions", "a b/c?d", "code"]).as_str(),
+            "http://127.0.0.1:9001/2015-03-31/functions/a%20b%2Fc%3Fd/code"
+        );
+        assert_eq!(
+            client.url(&["functions", ""]).as_str(),
+            "http://127.0.0.1:9001/2015-03-31/functions/"
+        );
+        let prefixed = LambdaClient::new("http://host:1/prefix")?;
+        assert_eq!(
+            prefixed.url(&["functions"]).as_str(),
+            "http://host:1/prefix/2015-03-31/functions"
+        );
+        assert!(LambdaClient::new("https://host").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn api_errors_read_like_aws_errors() {
+        let body = br#"{"Type":"User","Message":"Function not found: arn:aws:lambda:us-east-1:000000000000:function:f"}"#;
+        let err = ApiError::parse(404, Some("ResourceNotFoundException:http://internal"), body);
+        assert!(err.is_not_found());
+        assert_eq!(
+            err.to_string(),
+            "ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:000000000000:function:f"
+        );
+        let err = ApiError::parse(
+            400,
+            Some("aws#InvalidParameterValueException"),
+            br#"{"message":"bad"}"#,
+        );
+        assert_eq!(err.to_string(), "InvalidParameterValueException: bad");
+        let err = ApiError::parse(502, None, b"upstream down\n");
+        assert_eq!(err.to_string(), "HTTP 502 Bad Gateway: upstream down");
+        let err = ApiError::parse(500, None, b"");
+        assert_eq!(err.to_string(), "HTTP 500 Internal Server Error");
+    }
+
+    #[test]
+    fn api_error_survives_context() {
+        let err = anyhow::Error::from(ApiError::parse(
+            404,
+            Some("ResourceNotFoundException"),
+            b"{}",
+        ))
+        .context("get function f");
+        assert!(ApiError::find(&err).is_some_and(ApiError::is_not_found));
+    }
+
+    #[test]
+    fn configuration_parses_leniently_and_keeps_unknown_fields() -> Result<()> {
+        let json = serde_json::json!({
+            "FunctionName": "f", "MemorySize": 256, "CodeSha256": "abc=",
+            "Environment": {"Variables": {"A": "1"}}, "TracingConfig": {"Mode": "PassThrough"}
+        });
+        let config: FunctionConfiguration = serde_json::from_value(json.clone())?;
+        assert_eq!(config.memory_size, Some(256));
+        assert_eq!(config.code_sha256.as_deref(), Some("abc="));
+        assert_eq!(config.timeout, None);
+        assert_eq!(serde_json::to_value(&config)?, json);
+        Ok(())
+    }
+}

@@ -1,0 +1,54 @@
+//! `nimbus`: run the platform (`nimbus server`) or drive one (`nimbus deploy`, `nimbus functions`).
+
+use clap::{Parser, Subcommand};
+
+use nimbus::cli;
+use nimbus::server::ServerArgs;
+
+/// Self-hosted serverless compute that speaks AWS Lambda's APIs.
+#[derive(Debug, Parser)]
+#[command(name = "nimbus", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the platform: the Lambda API and everything behind it, in this process.
+    Server(ServerArgs),
+    /// Deploy a folder or zip as a function: creates it, or updates its code and settings.
+    Deploy(cli::deploy::DeployArgs),
+    /// List, show and delete functions.
+    #[command(subcommand)]
+    Functions(cli::functions::FunctionsCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Server(args) => nimbus::server::run_from_args(args).await,
+            Command::Deploy(args) => args.run().await,
+            Command::Functions(cmd) => cmd.run().await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // Print the whole chain: "deploy: upload code: connection refused".
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

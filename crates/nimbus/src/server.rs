@@ -1,0 +1,231 @@
+//! `nimbus server`: opens the stores under the data directory, wires the API to them and serves
+//! until SIGINT or SIGTERM, finishing the requests in flight.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use nimbus_api::{AllowAll, ApiState, CodeUrlSigner};
+use nimbus_core::{AccountContext, BlobStore, MetadataStore};
+use nimbus_store::{FsBlobStore, SqliteMetadataStore};
+use tokio::net::TcpListener;
+
+/// Blobs younger than this are never collected, so a package being uploaded right now (stored,
+/// its function not yet committed) is safe from the collector.
+const BLOB_GRACE: Duration = Duration::from_secs(3600);
+
+/// Options of `nimbus server`; each also reads a `NIMBUS_*` environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Address of the Lambda API.
+    #[arg(long, env = "NIMBUS_LISTEN", default_value = "127.0.0.1:9001")]
+    pub listen: SocketAddr,
+    /// Directory holding all state: the metadata database and code packages.
+    #[arg(long, env = "NIMBUS_DATA_DIR", default_value = "./.nimbus")]
+    pub data_dir: PathBuf,
+    /// Region reported in ARNs.
+    #[arg(long, env = "NIMBUS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Twelve-digit account id reported in ARNs.
+    #[arg(long, env = "NIMBUS_ACCOUNT_ID", default_value = "000000000000")]
+    pub account_id: String,
+    /// Log filter, e.g. `info` or `nimbus=debug,nimbus::access=warn`.
+    #[arg(long, env = "NIMBUS_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// Validated server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// State directory.
+    pub data_dir: PathBuf,
+    /// Region and account of every resource.
+    pub account: AccountContext,
+}
+
+impl ServerConfig {
+    /// Check the settings that flags and variables can get wrong.
+    pub fn new(data_dir: PathBuf, region: &str, account_id: &str) -> anyhow::Result<Self> {
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("account id must be twelve digits, got {account_id:?}");
+        }
+        let region_ok = !region.is_empty()
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !region_ok {
+            bail!("region must look like us-east-1, got {region:?}");
+        }
+        Ok(Self {
+            data_dir,
+            account: AccountContext {
+                region: region.to_owned(),
+                account_id: account_id.to_owned(),
+            },
+        })
+    }
+}
+
+/// Run `nimbus server` with its parsed flags.
+pub async fn run_from_args(args: ServerArgs) -> anyhow::Result<()> {
+    init_tracing(&args.log)?;
+    let config = ServerConfig::new(args.data_dir, &args.region, &args.account_id)?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listen on {}", args.listen))?;
+    serve(listener, config, shutdown_signal()).await
+}
+
+fn init_tracing(filter: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("parse log filter {filter:?}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|err| anyhow::anyhow!("install the log subscriber: {err}"))
+}
+
+/// Serve the platform on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let platform = Platform::open(&config).await?;
+    let address = listener
+        .local_addr()
+        .context("read the listening address")?;
+    tracing::info!(%address, data_dir = %config.data_dir.display(), "nimbus is serving the Lambda API");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let collector = tokio::spawn(collect_blobs_periodically(
+        platform.state.meta.clone(),
+        platform.state.blobs.clone(),
+        stop_rx,
+    ));
+    let app = nimbus_api::router(platform.state.clone());
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serve HTTP");
+    let _ = stop_tx.send(true);
+    let _ = collector.await;
+    tracing::info!("nimbus stopped");
+    drop(platform);
+    result
+}
+
+/// The opened stores, and the lock that keeps a second server off the same data directory.
+struct Platform {
+    state: ApiState,
+    _lock: std::fs::File,
+}
+
+impl Platform {
+    async fn open(config: &ServerConfig) -> anyhow::Result<Self> {
+        let dir = &config.data_dir;
+        create_private_dir(dir)
+            .with_context(|| format!("create data directory {}", dir.display()))?;
+        let lock = lock_data_dir(dir)?;
+        let meta = SqliteMetadataStore::open(&dir.join("nimbus.db"))
+            .with_context(|| format!("open metadata database in {}", dir.display()))?;
+        let blobs = FsBlobStore::open(&dir.join("blobs"))
+            .with_context(|| format!("open blob directory in {}", dir.display()))?;
+        Ok(Self {
+            state: ApiState {
+                meta: Arc::new(meta),
+                blobs: Arc::new(blobs),
+                account: config.account.clone(),
+                code_urls: CodeUrlSigner::random(),
+                auth: Arc::new(AllowAll),
+            },
+            _lock: lock,
+        })
+    }
+}
+
+/// The data directory holds every tenant's code: only the server's user may enter it.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("LOCK");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another nimbus server is using {}; stop it or choose another --data-dir",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("lock {}", path.display()))
+        }
+    }
+}
+
+/// Delete code packages no function refers to any more (replaced or deleted code, uploads
+/// interrupted by a crash), once at start and then hourly.
+async fn collect_blobs_periodically(
+    meta: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match collect_blobs(meta.as_ref(), blobs.as_ref(), BLOB_GRACE).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed unused code packages"),
+            Err(err) => tracing::warn!(error = %err, "could not collect unused code packages"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One collection pass; returns how many blobs were removed.
+pub async fn collect_blobs(
+    meta: &dyn MetadataStore,
+    blobs: &dyn BlobStore,
+    grace: Duration,
+) -> Result<usize, nimbus_core::StoreError> {
+    let mut removed = 0;
+    for (id, age_secs) in blobs.list().await? {
+        if age_secs < grace.as_secs() || meta.code_in_use(id.as_hex()).await? {
+            continue;
+        }
+        blobs.delete(&id).await?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for SIGTERM; stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

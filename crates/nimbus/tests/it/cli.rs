@@ -1,0 +1,1 @@
+//! The `nimbus` CLI against a real server.

@@ -1,0 +1,9 @@
+//! Integration tests: the real server on an ephemeral port with a temporary data directory,
+//! driven by the official AWS SDK for Rust, plain HTTP and the `nimbus` CLI.
+
+mod cli;
+mod functions;
+mod malicious;
+mod persistence;
+mod support;
+mod validation;

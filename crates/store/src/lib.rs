@@ -1,0 +1,34 @@
+//! The embedded storage backends of Nimbus.
+//!
+//! A single-node Nimbus keeps its state on local disk:
+//!
+//! - [`SqliteMetadataStore`] implements [`MetadataStore`](nimbus_core::MetadataStore): functions
+//!   and their tags in an SQLite database (WAL journal, `synchronous=FULL`), so every
+//!   acknowledged write survives a crash or power loss.
+//! - [`FsBlobStore`] implements [`BlobStore`](nimbus_core::BlobStore): immutable,
+//!   content-addressed code packages in a directory tree, written atomically.
+//!
+//! Both do blocking I/O, which they move off the async executor with
+//! [`tokio::task::spawn_blocking`]; their constructors block too and belong in start-up code.
+//! A clustered deployment swaps them for other implementations of the same traits.
+
+mod blobs;
+mod sqlite;
+
+pub use blobs::FsBlobStore;
+pub use sqlite::{SqliteMetadataStore, UnsupportedSchemaVersion};
+
+use nimbus_core::StoreError;
+
+/// Run blocking work on tokio's blocking pool and wait for it.
+///
+/// A panic in `work` surfaces as [`StoreError::Backend`] rather than tearing down the caller.
+async fn run_blocking<T, F>(work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(StoreError::backend)?
+}

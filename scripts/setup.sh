@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what building and testing Nimbus needs on a fresh Debian machine with a Rust toolchain.
+# Idempotent: quick when everything is present.
+set -euo pipefail
+
+need_apt=()
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  else
+    echo "missing: ${need_apt[*]} (install them, or run as root)" >&2
+    exit 1
+  fi
+fi
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy

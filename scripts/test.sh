@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: every test of the workspace, unit and integration, against real servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+  cargo test --workspace --doc
+else
+  cargo test --workspace --no-fail-fast
+fi
