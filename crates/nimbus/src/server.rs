@@ -85,6 +85,7 @@ fn init_tracing(filter: &str) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init()
         .map_err(|err| anyhow::anyhow!("install the log subscriber: {err}"))
 }
@@ -227,5 +228,69 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
         _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nimbus_core::fake::{MemoryBlobStore, MemoryMetadataStore};
+    use nimbus_core::{
+        Architecture, CodeRef, Function, FunctionName, FunctionSettings, FunctionState,
+        LoggingConfig, Runtime, TracingMode,
+    };
+
+    fn function_with_code(name: &str, sha256_hex: &str) -> Function {
+        let name = FunctionName::new(name).expect("name");
+        Function {
+            settings: FunctionSettings {
+                runtime: Runtime::parse("provided.al2023").expect("runtime"),
+                handler: "bootstrap".into(),
+                role: "arn:aws:iam::000000000000:role/r".into(),
+                description: String::new(),
+                timeout_s: 3,
+                memory_mb: 128,
+                ephemeral_storage_mb: 512,
+                environment: Default::default(),
+                architecture: Architecture::X86_64,
+                tracing_mode: TracingMode::PassThrough,
+                dead_letter_target: None,
+                logging: LoggingConfig::default_for(&name),
+                layers: Vec::new(),
+            },
+            name,
+            code: CodeRef {
+                sha256_hex: sha256_hex.to_owned(),
+                size: 1,
+                unzipped_size: 1,
+            },
+            state: FunctionState::Active,
+            revision_id: "r1".into(),
+            last_modified: chrono::Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn collection_removes_only_unreferenced_blobs_past_the_grace_period() {
+        let meta = MemoryMetadataStore::default();
+        let blobs = MemoryBlobStore::default();
+        let used = blobs.put(b"used".to_vec().into()).await.expect("put");
+        let orphan = blobs.put(b"orphan".to_vec().into()).await.expect("put");
+        meta.create_function(&function_with_code("f", used.as_hex()), &Default::default())
+            .await
+            .expect("create");
+
+        // Young blobs are spared, referenced or not (an upload may be committing right now).
+        let removed = collect_blobs(&meta, &blobs, Duration::from_secs(60))
+            .await
+            .expect("collect");
+        assert_eq!(removed, 0);
+
+        let removed = collect_blobs(&meta, &blobs, Duration::ZERO)
+            .await
+            .expect("collect");
+        assert_eq!(removed, 1);
+        assert!(blobs.get(&used).await.expect("get").is_some());
+        assert!(blobs.get(&orphan).await.expect("get").is_none());
     }
 }

@@ -11,7 +11,7 @@ use clap::Args;
 use reqwest::{Method, RequestBuilder, Response, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::output::OutputFormat;
 
@@ -41,55 +41,40 @@ impl ClientArgs {
     }
 }
 
-/// A function's configuration as the API returns it. Unknown fields are kept in `extra`, so
-/// printing it as JSON loses nothing the server sent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// A typed answer together with the JSON it was read from, which `--output json` prints as is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer<T> {
+    /// The fields the CLI uses.
+    pub typed: T,
+    /// Everything the server sent.
+    pub json: Value,
+}
+
+/// A function's configuration as the API returns it (lenient: unknown fields are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct FunctionConfiguration {
-    #[serde(default)]
     pub function_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub function_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub handler: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub code_size: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub code_sha256: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_size: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<Environment>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub state_reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_update_status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_update_status_reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub architectures: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage: Option<EphemeralStorage>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub package_type: Option<String>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 /// `Environment`: in requests the variables to set, in responses the ones set.
@@ -99,55 +84,31 @@ pub struct Environment {
     /// Variable names and values.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
-    /// Anything else the server sent (e.g. `Error`).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 /// `EphemeralStorage`: the size of `/tmp`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EphemeralStorage {
     /// Megabytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u32>,
 }
 
 /// GetFunction's answer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct GetFunctionOutput {
     pub configuration: FunctionConfiguration,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<CodeLocation>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 /// Where GetFunction says the code can be downloaded.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct CodeLocation {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub repository_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// ListFunctions' answer: one page, or (as the CLI prints it) all pages aggregated.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListFunctionsOutput {
-    /// The functions on this page.
-    #[serde(default)]
-    pub functions: Vec<FunctionConfiguration>,
-    /// Where the next page starts; absent on the last one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_marker: Option<String>,
 }
 
 /// `Code` of CreateFunction and the body of UpdateFunctionCode: a zip, base64 in JSON.
@@ -166,29 +127,11 @@ impl ZipCode {
     }
 }
 
-/// CreateFunction's body; settings left `None` take the server's defaults.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CreateFunctionRequest {
-    pub function_name: String,
-    pub role: String,
-    pub code: ZipCode,
-    pub runtime: String,
-    pub handler: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub memory_size: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub environment: Option<Environment>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
-/// UpdateFunctionConfiguration's body; only the `Some` settings change.
+/// Settings of a function: part of CreateFunction's body (`None` takes the server's default),
+/// and UpdateFunctionConfiguration's whole body (only the `Some` ones change).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct UpdateFunctionConfigurationRequest {
+pub struct FunctionSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -205,11 +148,24 @@ pub struct UpdateFunctionConfigurationRequest {
     pub description: Option<String>,
 }
 
-impl UpdateFunctionConfigurationRequest {
+impl FunctionSettings {
     /// Nothing to change.
     pub fn is_empty(&self) -> bool {
-        *self == UpdateFunctionConfigurationRequest::default()
+        *self == FunctionSettings::default()
     }
+}
+
+/// CreateFunction's body.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateFunctionRequest {
+    /// The new function's name.
+    pub function_name: String,
+    /// Its code.
+    pub code: ZipCode,
+    /// Runtime, Handler and Role are required by the API.
+    #[serde(flatten)]
+    pub settings: FunctionSettings,
 }
 
 /// An error answer of the API: `ResourceNotFoundException: Function not found: arn:…`.
@@ -326,7 +282,7 @@ impl LambdaClient {
     pub async fn create_function(
         &self,
         input: &CreateFunctionRequest,
-    ) -> Result<FunctionConfiguration> {
+    ) -> Result<Answer<FunctionConfiguration>> {
         let url = self.url(&["functions"]);
         self.send_json(self.http.post(url).json(input))
             .await
@@ -334,7 +290,7 @@ impl LambdaClient {
     }
 
     /// GetFunction. A missing function is an [`ApiError`] for which `is_not_found()` holds.
-    pub async fn get_function(&self, name: &str) -> Result<GetFunctionOutput> {
+    pub async fn get_function(&self, name: &str) -> Result<Answer<GetFunctionOutput>> {
         let url = self.url(&["functions", name]);
         self.send_json(self.http.get(url))
             .await
@@ -346,7 +302,7 @@ impl LambdaClient {
         &self,
         name: &str,
         zip: &[u8],
-    ) -> Result<FunctionConfiguration> {
+    ) -> Result<Answer<FunctionConfiguration>> {
         let url = self.url(&["functions", name, "code"]);
         self.send_json(self.http.put(url).json(&ZipCode::new(zip)))
             .await
@@ -357,17 +313,25 @@ impl LambdaClient {
     pub async fn update_function_configuration(
         &self,
         name: &str,
-        input: &UpdateFunctionConfigurationRequest,
-    ) -> Result<FunctionConfiguration> {
+        settings: &FunctionSettings,
+    ) -> Result<Answer<FunctionConfiguration>> {
         let url = self.url(&["functions", name, "configuration"]);
-        self.send_json(self.http.put(url).json(input))
+        self.send_json(self.http.put(url).json(settings))
             .await
             .with_context(|| format!("update the configuration of function {name}"))
     }
 
-    /// ListFunctions, following `NextMarker` through every page.
-    pub async fn list_functions(&self) -> Result<Vec<FunctionConfiguration>> {
-        let mut functions = Vec::new();
+    /// ListFunctions, following `NextMarker` through every page; the JSON is all pages'
+    /// functions as one `{"Functions": [...]}`.
+    pub async fn list_functions(&self) -> Result<Answer<Vec<FunctionConfiguration>>> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Page {
+            #[serde(default)]
+            functions: Vec<FunctionConfiguration>,
+            next_marker: Option<String>,
+        }
+        let (mut typed, mut json) = (Vec::new(), Vec::new());
         let mut marker: Option<String> = None;
         loop {
             // The trailing slash is the path ListFunctions has in AWS's model.
@@ -376,17 +340,23 @@ impl LambdaClient {
             if let Some(marker) = &marker {
                 url.query_pairs_mut().append_pair("Marker", marker);
             }
-            let page: ListFunctionsOutput = self
+            let page: Answer<Page> = self
                 .send_json(self.http.get(url))
                 .await
                 .context("list functions")?;
-            functions.extend(page.functions);
-            match page.next_marker.filter(|next| !next.is_empty()) {
+            typed.extend(page.typed.functions);
+            if let Some(Value::Array(functions)) = page.json.get("Functions") {
+                json.extend(functions.iter().cloned());
+            }
+            match page.typed.next_marker.filter(|next| !next.is_empty()) {
                 Some(next) if marker.as_ref() == Some(&next) => {
                     bail!("list functions: the server returned the same NextMarker twice ({next})")
                 }
                 Some(next) => marker = Some(next),
-                None => return Ok(functions),
+                None => {
+                    let json = serde_json::json!({ "Functions": json });
+                    return Ok(Answer { typed, json });
+                }
             }
         }
     }
@@ -409,16 +379,19 @@ impl LambdaClient {
         url
     }
 
-    async fn send_json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
+    async fn send_json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<Answer<T>> {
         let response = self.send(request).await?;
         let body = response
             .bytes()
             .await
             .map_err(|err| self.transport_error(err))?;
-        serde_json::from_slice(&body).with_context(|| {
+        let shown = || {
             let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
             format!("read the server's answer {text:?}")
-        })
+        };
+        let json: Value = serde_json::from_slice(&body).with_context(shown)?;
+        let typed = T::deserialize(&json).with_context(shown)?;
+        Ok(Answer { typed, json })
     }
 
     async fn send(&self, request: RequestBuilder) -> Result<Response> {
@@ -518,16 +491,34 @@ mod tests {
     }
 
     #[test]
-    fn configuration_parses_leniently_and_keeps_unknown_fields() -> Result<()> {
+    fn configuration_parses_leniently() -> Result<()> {
         let json = serde_json::json!({
-            "FunctionName": "f", "MemorySize": 256, "CodeSha256": "abc=",
-            "Environment": {"Variables": {"A": "1"}}, "TracingConfig": {"Mode": "PassThrough"}
+            "FunctionName": "f", "MemorySize": 256, "CodeSha256": "abc=", "Timeout": null,
+            "Environment": {"Variables": {"AA": "1"}}, "TracingConfig": {"Mode": "PassThrough"}
         });
-        let config: FunctionConfiguration = serde_json::from_value(json.clone())?;
+        let config = FunctionConfiguration::deserialize(&json)?;
         assert_eq!(config.memory_size, Some(256));
         assert_eq!(config.code_sha256.as_deref(), Some("abc="));
         assert_eq!(config.timeout, None);
-        assert_eq!(serde_json::to_value(&config)?, json);
+        assert_eq!(config.environment.map(|env| env.variables.len()), Some(1));
+        Ok(())
+    }
+
+    #[test]
+    fn create_body_has_the_wire_shape() -> Result<()> {
+        let request = CreateFunctionRequest {
+            function_name: "f".to_owned(),
+            code: ZipCode::new(b"PK"),
+            settings: FunctionSettings {
+                runtime: Some("python3.12".to_owned()),
+                memory_size: Some(256),
+                ..FunctionSettings::default()
+            },
+        };
+        let expected = serde_json::json!({
+            "FunctionName": "f", "Code": {"ZipFile": "UEs="}, "Runtime": "python3.12", "MemorySize": 256
+        });
+        assert_eq!(serde_json::to_value(&request)?, expected);
         Ok(())
     }
 }

@@ -13,8 +13,8 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use super::client::{
-    ApiError, ClientArgs, CreateFunctionRequest, Environment, FunctionConfiguration, LambdaClient,
-    UpdateFunctionConfigurationRequest, ZipCode,
+    Answer, ApiError, ClientArgs, CreateFunctionRequest, Environment, FunctionConfiguration,
+    FunctionSettings, LambdaClient, ZipCode,
 };
 use super::functions::configuration_fields;
 use super::output::{human_size, print_json, render_fields, write_stdout, OutputFormat, Style};
@@ -69,7 +69,15 @@ pub struct Package {
 impl DeployArgs {
     /// Packages, uploads, creates or updates, then prints the function.
     pub async fn run(self) -> Result<()> {
-        let variables = collect_env(&self.env)?;
+        let mut settings = FunctionSettings {
+            runtime: self.runtime,
+            handler: self.handler,
+            role: self.role,
+            memory_size: self.memory,
+            timeout: self.timeout,
+            environment: collect_env(&self.env)?.map(|variables| Environment { variables }),
+            description: self.description,
+        };
         let progress = Progress(io::stderr().is_terminal());
         let zip = load_code(&self.path, &progress)?;
         let client = self.client.client()?;
@@ -79,60 +87,43 @@ impl DeployArgs {
             Err(err) if ApiError::find(&err).is_some_and(ApiError::is_not_found) => false,
             Err(err) => return Err(err),
         };
-        let environment = variables.map(|variables| Environment {
-            variables,
-            ..Environment::default()
-        });
-        let config = if exists {
-            progress.step(&format!("uploading {}…", human_size(zip.len() as u64)));
-            let config = client.update_function_code(name, &zip).await?;
-            let mut config = wait_until_ready(&client, config, &progress).await?;
-            let settings = UpdateFunctionConfigurationRequest {
-                runtime: self.runtime,
-                handler: self.handler,
-                role: self.role,
-                memory_size: self.memory,
-                timeout: self.timeout,
-                environment,
-                description: self.description,
-            };
+        let uploading = format!("uploading {}…", human_size(zip.len() as u64));
+        let function = if exists {
+            progress.step(&uploading);
+            let answer = client.update_function_code(name, &zip).await?;
+            let mut answer = wait_until_ready(&client, name, answer, &progress).await?;
             if !settings.is_empty() {
-                config = client
+                answer = client
                     .update_function_configuration(name, &settings)
                     .await?;
-                config = wait_until_ready(&client, config, &progress).await?;
+                answer = wait_until_ready(&client, name, answer, &progress).await?;
             }
             progress.step(&format!("updated {name}"));
-            config
+            answer
         } else {
-            let (Some(runtime), Some(handler)) = (self.runtime, self.handler) else {
+            if settings.runtime.is_none() || settings.handler.is_none() {
                 bail!(
                     "function {name} does not exist yet: pass --runtime and --handler to create it"
                 );
-            };
-            progress.step(&format!("uploading {}…", human_size(zip.len() as u64)));
+            }
+            settings.role.get_or_insert_with(|| DEFAULT_ROLE.to_owned());
+            progress.step(&uploading);
             let request = CreateFunctionRequest {
                 function_name: name.clone(),
-                role: self.role.unwrap_or_else(|| DEFAULT_ROLE.to_owned()),
                 code: ZipCode::new(&zip),
-                runtime,
-                handler,
-                memory_size: self.memory,
-                timeout: self.timeout,
-                environment,
-                description: self.description,
+                settings,
             };
-            let config = client.create_function(&request).await?;
-            let config = wait_until_ready(&client, config, &progress).await?;
+            let answer = client.create_function(&request).await?;
+            let answer = wait_until_ready(&client, name, answer, &progress).await?;
             progress.step(&format!("created {name}"));
-            config
+            answer
         };
         match self.client.output {
-            OutputFormat::Json => print_json(&config),
-            OutputFormat::Table => write_stdout(&render_fields(
-                &configuration_fields(&config),
-                Style::for_stdout(),
-            )),
+            OutputFormat::Json => print_json(&function.json),
+            OutputFormat::Table => {
+                let fields = configuration_fields(&function.typed);
+                write_stdout(&render_fields(&fields, Style::for_stdout()))
+            }
         }
     }
 }
@@ -179,13 +170,14 @@ fn load_code(path: &Path, progress: &Progress) -> Result<Vec<u8>> {
 /// Waits while the function is `Pending` or its last update `InProgress`; fails if it ends `Failed`.
 async fn wait_until_ready(
     client: &LambdaClient,
-    mut config: FunctionConfiguration,
+    name: &str,
+    mut answer: Answer<FunctionConfiguration>,
     progress: &Progress,
-) -> Result<FunctionConfiguration> {
-    let name = config.function_name.clone();
+) -> Result<Answer<FunctionConfiguration>> {
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(200);
     loop {
+        let config = &answer.typed;
         let state = config.state.as_deref();
         let update = config.last_update_status.as_deref();
         if state == Some("Failed") || update == Some("Failed") {
@@ -195,7 +187,7 @@ async fn wait_until_ready(
             bail!("function {name} failed: {reason}");
         }
         if state != Some("Pending") && update != Some("InProgress") {
-            return Ok(config);
+            return Ok(answer);
         }
         if started.elapsed() > READY_TIMEOUT {
             bail!(
@@ -208,7 +200,15 @@ async fn wait_until_ready(
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
-        config = client.get_function(&name).await?.configuration;
+        let function = client.get_function(name).await?;
+        answer = Answer {
+            typed: function.typed.configuration,
+            json: function
+                .json
+                .get("Configuration")
+                .cloned()
+                .unwrap_or_default(),
+        };
     }
 }
 

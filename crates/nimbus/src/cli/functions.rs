@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::client::{ClientArgs, FunctionConfiguration, GetFunctionOutput, ListFunctionsOutput};
+use super::client::{ClientArgs, FunctionConfiguration, GetFunctionOutput};
 use super::output::{
     human_size, print_json, render_fields, write_stdout, OutputFormat, Style, Table,
 };
@@ -60,24 +60,22 @@ impl FunctionsCommand {
 
 async fn list(args: ListArgs) -> Result<()> {
     let functions = args.client.client()?.list_functions().await?;
-    if args.client.output == OutputFormat::Json {
-        return print_json(&ListFunctionsOutput {
-            functions,
-            next_marker: None,
-        });
+    match args.client.output {
+        OutputFormat::Json => print_json(&functions.json),
+        OutputFormat::Table => {
+            write_stdout(&list_table(functions.typed).render(Style::for_stdout()))
+        }
     }
-    write_stdout(&list_table(functions).render(Style::for_stdout()))?;
-    Ok(())
 }
 
 async fn get(args: GetArgs) -> Result<()> {
     let function = args.client.client()?.get_function(&args.name).await?;
     match args.client.output {
-        OutputFormat::Json => print_json(&function),
-        OutputFormat::Table => write_stdout(&render_fields(
-            &function_fields(&function),
-            Style::for_stdout(),
-        )),
+        OutputFormat::Json => print_json(&function.json),
+        OutputFormat::Table => {
+            let fields = function_fields(&function.typed);
+            write_stdout(&render_fields(&fields, Style::for_stdout()))
+        }
     }
 }
 
@@ -256,7 +254,6 @@ beta   python3.12  128 MB  3 s      2.0 KiB    2020-04-10 19:06:32
                 ("A".to_owned(), "x".to_owned()),
             ]
             .into(),
-            ..Environment::default()
         });
         config.state = Some("Active".to_owned());
         let fields = configuration_fields(&config);

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on an ephemeral port with a temporary data directory,
 //! driven by the official AWS SDK for Rust, plain HTTP and the `nimbus` CLI.
 
+mod binary;
 mod cli;
 mod functions;
 mod malicious;
