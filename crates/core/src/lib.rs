@@ -1,6 +1,7 @@
 //! Domain types and seams of Nimbus.
 //!
-//! Everything here is free of I/O: functions and their settings ([`Function`],
+//! Everything here is free of I/O — except [`package::unpack`], the one audited routine that
+//! extracts untrusted archives, kept beside the checks it relies on. The rest: functions and their settings ([`Function`],
 //! [`FunctionSettings`]), names and ARNs ([`FunctionName`], [`FunctionRef`], [`AccountContext`]),
 //! quotas ([`limits`]), the validation rules Lambda applies to them ([`validate`]), code-package
 //! inspection ([`package`]), errors named after AWS's error types ([`ServiceError`]) and the

@@ -36,6 +36,8 @@ pub const ZIP_MAX_ENTRIES: usize = 100_000;
 /// Largest ratio of an entry's unpacked size to its packed size before it counts as a bomb.
 /// Text compresses about 10:1, sparse data a few hundred to one; deflate's own ceiling is ~1032:1.
 pub const ZIP_MAX_RATIO: u64 = 1_000;
+/// Entries smaller than this are exempt from the ratio rule; the total size limit covers them.
+pub const ZIP_RATIO_MIN_BYTES: u64 = 16 * 1024 * 1024;
 /// Code storage per account, reported by GetAccountSettings.
 pub const TOTAL_CODE_SIZE: u64 = 80_530_636_800;
 /// Account concurrency limit reported until the scaling work makes it configurable.

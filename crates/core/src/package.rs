@@ -21,7 +21,9 @@ use zip::read::ZipFile;
 use zip::{CompressionMethod, ZipArchive};
 
 use crate::error::ServiceError;
-use crate::limits::{UNZIPPED_MAX_BYTES, ZIP_MAX_BYTES, ZIP_MAX_ENTRIES, ZIP_MAX_RATIO};
+use crate::limits::{
+    UNZIPPED_MAX_BYTES, ZIP_MAX_BYTES, ZIP_MAX_ENTRIES, ZIP_MAX_RATIO, ZIP_RATIO_MIN_BYTES,
+};
 
 const PREFIX: &str = "Could not unzip uploaded file. ";
 const UNREADABLE: &str =
@@ -52,7 +54,8 @@ pub enum UnpackError {
     /// The package breaks a rule of [`inspect`]; nothing was written.
     #[error(transparent)]
     Invalid(#[from] ServiceError),
-    /// Writing the package failed (disk full, `dest` missing or not empty, ...).
+    /// Writing failed (disk full, `dest` missing or not empty, ...); `dest` may hold part of
+    /// the package and should be discarded.
     #[error("could not unpack the package: {0}")]
     Io(#[from] io::Error),
 }
@@ -83,6 +86,7 @@ struct Limits {
     unzipped: u64,
     entries: usize,
     ratio: u64,
+    ratio_min_size: u64,
 }
 
 impl Limits {
@@ -91,6 +95,7 @@ impl Limits {
         unzipped: UNZIPPED_MAX_BYTES,
         entries: ZIP_MAX_ENTRIES,
         ratio: ZIP_MAX_RATIO,
+        ratio_min_size: ZIP_RATIO_MIN_BYTES,
     };
 }
 
@@ -143,14 +148,18 @@ fn too_big(limits: &Limits) -> ServiceError {
     ))
 }
 
-/// A name from the archive as it may appear in a message: escaped, quoted and cut short.
-fn shown(name: &str) -> String {
-    const MAX_CHARS: usize = 200;
-    let mut out: String = name.escape_debug().take(MAX_CHARS).collect();
-    if out.len() < name.escape_debug().count() {
-        out.push('…');
+/// A name from the archive as it may appear in a message: quoted, escaped and cut short. Lazy,
+/// so that checking an entry costs nothing until it fails.
+struct Shown<'a>(&'a str);
+
+impl Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const MAX_CHARS: usize = 200;
+        let mut escaped = self.0.escape_debug();
+        let head: String = escaped.by_ref().take(MAX_CHARS).collect();
+        let more = if escaped.next().is_some() { "…" } else { "" };
+        write!(f, "'{head}{more}'")
     }
-    format!("'{out}'")
 }
 
 fn is_absolute(name: &str) -> bool {
@@ -180,7 +189,7 @@ fn check<'a>(zip: &'a [u8], limits: &Limits) -> Result<Checked<'a>, ServiceError
         );
     }
     if let Some(name) = records.duplicate {
-        reject!("Entry {} appears more than once", shown(&name));
+        reject!("Entry {} appears more than once", Shown(&name));
     }
     // The zip crate keys entries by decoded name and silently drops repeats; a record it does not
     // surface would be content nobody checked.
@@ -268,7 +277,7 @@ fn describe(
 ) -> Result<Entry, ServiceError> {
     let name = file.name();
     let path = normalize(name, file.name_raw())?;
-    let who = shown(name);
+    let who = Shown(name);
     if file.encrypted() {
         reject!("Entry {who} is encrypted; encrypted entries are not supported");
     }
@@ -301,9 +310,11 @@ fn describe(
     if kind == Kind::Symlink && size > PATH_MAX_BYTES as u64 {
         reject!("Symlink {who} has a target longer than {PATH_MAX_BYTES} bytes");
     }
-    if size > packed.saturating_mul(limits.ratio) {
+    // Small entries cannot exhaust anything, and a few-MB file of zeros is a legitimate
+    // (if odd) thing to ship; the ratio rule is for entries big enough to matter.
+    if size > limits.ratio_min_size && size > packed.saturating_mul(limits.ratio) {
         let ratio = limits.ratio;
-        reject!("Entry {who} expands more than {ratio}:1 ({size} bytes from {packed}); it looks like a zip bomb");
+        reject!("Entry {who} expands more than {ratio}:1 ({size} from {packed} bytes): a zip bomb");
     }
     Ok(Entry {
         index,
@@ -315,7 +326,7 @@ fn describe(
 
 /// Turns an entry name into a relative path that cannot leave the package root.
 fn normalize(name: &str, raw: &[u8]) -> Result<String, ServiceError> {
-    let who = shown(name);
+    let who = Shown(name);
     if raw.is_empty() {
         reject!("An entry has an empty name");
     }
@@ -367,7 +378,7 @@ fn check_layout(entries: &[Entry]) -> Result<(), ServiceError> {
         };
         let (first, second) = (&entries[*first], &entries[*second]);
         if a == b {
-            reject!("Entry {} appears more than once", shown(&first.path));
+            reject!("Entry {} appears more than once", Shown(&first.path));
         }
         if first.kind != Kind::Dir
             && b.starts_with(a.as_str())
@@ -375,8 +386,8 @@ fn check_layout(entries: &[Entry]) -> Result<(), ServiceError> {
         {
             reject!(
                 "Entry {} is inside {}, which is not a directory",
-                shown(&second.path),
-                shown(&first.path)
+                Shown(&second.path),
+                Shown(&first.path)
             );
         }
     }
@@ -400,14 +411,14 @@ fn path_hash(path: &str) -> u64 {
 /// refused; ending on a symlink is fine, as that link is checked itself. Symlinks are recognised
 /// by path hash: a collision can only refuse a package, never admit one.
 fn link_target(path: &str, raw: &[u8], links: &HashSet<u64>) -> Result<String, ServiceError> {
-    let who = shown(path);
+    let who = Shown(path);
     let Ok(target) = std::str::from_utf8(raw) else {
         reject!("Symlink {who} has a target that is not UTF-8");
     };
     if target.is_empty() || target.contains('\0') {
         reject!("Symlink {who} has an empty or malformed target");
     }
-    let shown_target = shown(target);
+    let shown_target = Shown(target);
     if is_absolute(target) {
         reject!("Symlink {who} points to an absolute path ({shown_target})");
     }
@@ -425,8 +436,8 @@ fn link_target(path: &str, raw: &[u8], links: &HashSet<u64>) -> Result<String, S
         .filter(|p| !p.is_empty() && *p != ".")
     {
         let here = stack.last().copied().unwrap_or(ROOT_HASH);
-        if here != ROOT_HASH && links.contains(&here) {
-            reject!("Symlink {who} resolves through another symlink ({shown_target}); point at the real path");
+        if links.contains(&here) {
+            reject!("Symlink {who} resolves through another symlink ({shown_target})");
         }
         if part != ".." {
             stack.push(child_hash(here, part));
@@ -479,7 +490,7 @@ impl<W: Write> Write for Limited<'_, W> {
             .write(buf)
             .inspect_err(|_| self.inner_failed = true)?;
         self.written += n as u64;
-        *self.budget -= n as u64;
+        *self.budget = self.budget.saturating_sub(n as u64);
         Ok(n)
     }
 
@@ -497,7 +508,7 @@ fn copy_entry<W: Write>(
     budget: &mut u64,
     limits: &Limits,
 ) -> Result<u64, UnpackError> {
-    let who = shown(&entry.path);
+    let who = Shown(&entry.path);
     let corrupt = |reason: &dyn Display| invalid(format_args!("Entry {who} is corrupt: {reason}"));
     let mut reader = archive.by_index(entry.index).map_err(|e| corrupt(&e))?;
     let mut sink = Limited {
@@ -511,7 +522,7 @@ fn copy_entry<W: Write>(
     if let Err(err) = io::copy(&mut reader, &mut sink).and_then(|_| sink.flush()) {
         return Err(match sink.exceeded {
             Some(Exceeded::Entry) => invalid(format_args!(
-                "Entry {who} is larger than its header says ({} bytes); it is corrupt or a zip bomb",
+                "Entry {who} is larger than its header says ({} bytes): corrupt or a zip bomb",
                 entry.size
             )),
             Some(Exceeded::Archive) => too_big(limits),
@@ -946,12 +957,21 @@ mod tests {
     }
 
     #[test]
+    fn a_few_megabytes_of_zeros_is_not_a_bomb() {
+        let zeros = vec![0u8; 4 << 20];
+        let zip = build(|w| file(w, "data/blank.img", &zeros));
+        let info = inspect(&zip).expect("a small, highly compressible file is fine");
+        assert_eq!(info.unzipped_size, 4 << 20);
+    }
+
+    #[test]
     fn limits_apply() {
         let tight = Limits {
             zipped: 1 << 20,
             unzipped: 1000,
             entries: 3,
             ratio: 10,
+            ratio_min_size: 0,
         };
         let message = |zip: &[u8]| {
             inspect_with_limits(zip, &tight)

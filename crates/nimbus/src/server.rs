@@ -76,7 +76,8 @@ pub async fn run_from_args(args: ServerArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
-    serve(listener, config, shutdown_signal()).await
+    let shutdown = shutdown_signal()?;
+    serve(listener, config, shutdown).await
 }
 
 fn init_tracing(filter: &str) -> anyhow::Result<()> {
@@ -215,20 +216,18 @@ pub async fn collect_blobs(
     Ok(removed)
 }
 
-async fn shutdown_signal() {
+/// Register for SIGINT and SIGTERM now, before the server announces itself, so a signal sent
+/// right after the announcement stops it gracefully instead of killing it.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot listen for SIGTERM; stop with Ctrl-C");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received, shutting down"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-    }
+    })
 }
 
 #[cfg(test)]
