@@ -1,0 +1,1 @@
+"""Nimbus Python runtime interface client (stdlib only); see runtimes/README.md."""
