@@ -6,6 +6,11 @@ set -euo pipefail
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# Runtimes run on the distribution's real interpreters (never a version-manager shim), and the
+# custom-runtime tests use curl in their bootstrap scripts.
+[ -x /usr/bin/python3 ] || need_apt+=(python3)
+[ -x /usr/bin/node ] || need_apt+=(nodejs)
+[ -x /usr/bin/curl ] || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

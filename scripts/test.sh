@@ -2,6 +2,10 @@
 # The test command: every test of the workspace, unit and integration, against real servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The runtime interface clients have their own suites, in their own languages.
+/usr/bin/python3 -m unittest discover -s runtimes/python/tests
+/usr/bin/node --test runtimes/node/test/
+
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
   cargo test --workspace --doc

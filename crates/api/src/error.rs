@@ -38,6 +38,7 @@ fn status(err: &ServiceError) -> StatusCode {
         | ServiceError::InvalidRequestContent(_) => StatusCode::BAD_REQUEST,
         ServiceError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         ServiceError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        ServiceError::InvalidRuntime(_) => StatusCode::BAD_GATEWAY,
         ServiceError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -46,7 +47,9 @@ fn status(err: &ServiceError) -> StatusCode {
 /// spell it `Message`, most `message`. SDKs generated from the model read only their spelling.
 fn message_key(err: &ServiceError) -> &'static str {
     match err {
-        ServiceError::ResourceNotFound(_) | ServiceError::Service(_) => "Message",
+        ServiceError::ResourceNotFound(_)
+        | ServiceError::Service(_)
+        | ServiceError::InvalidRuntime(_) => "Message",
         _ => "message",
     }
 }

@@ -16,6 +16,8 @@ mod routes;
 use std::sync::Arc;
 
 use axum::Router;
+use nimbus_core::invoke::Invoke;
+use nimbus_core::logs::LogStore;
 use nimbus_core::{AccountContext, BlobStore, MetadataStore};
 
 pub use code_url::CodeUrlSigner;
@@ -35,6 +37,10 @@ pub struct ApiState {
     pub code_urls: CodeUrlSigner,
     /// Decides whether a request may proceed (SigV4 arrives here later).
     pub auth: Arc<dyn Authenticator>,
+    /// Runs invocations.
+    pub invoker: Arc<dyn Invoke>,
+    /// Function logs.
+    pub logs: Arc<dyn LogStore>,
 }
 
 /// The full HTTP application: the Lambda API behind the request door, plus code downloads.

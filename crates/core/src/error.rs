@@ -32,6 +32,9 @@ pub enum ServiceError {
     /// `UnknownOperationException` (404): no operation at this method and path.
     #[error("{0}")]
     UnknownOperation(String),
+    /// `InvalidRuntimeException` (502): the function's runtime cannot run on this host.
+    #[error("{0}")]
+    InvalidRuntime(String),
     /// `ServiceException` (500): Nimbus itself failed; the message is generic, the cause is logged.
     #[error("{0}")]
     Service(String),
@@ -49,6 +52,7 @@ impl ServiceError {
             Self::PreconditionFailed(_) => "PreconditionFailedException",
             Self::RequestTooLarge(_) => "RequestEntityTooLargeException",
             Self::UnknownOperation(_) => "UnknownOperationException",
+            Self::InvalidRuntime(_) => "InvalidRuntimeException",
             Self::Service(_) => "ServiceException",
         }
     }
@@ -64,6 +68,7 @@ impl ServiceError {
             | Self::PreconditionFailed(m)
             | Self::RequestTooLarge(m)
             | Self::UnknownOperation(m)
+            | Self::InvalidRuntime(m)
             | Self::Service(m) => m,
         }
     }

@@ -157,3 +157,68 @@ impl BlobStore for MemoryBlobStore {
         Ok(self.lock().keys().map(|id| (id.clone(), 0)).collect())
     }
 }
+
+/// [`crate::logs::LogStore`] in a vector.
+#[derive(Debug, Default)]
+pub struct MemoryLogStore {
+    events: Mutex<Vec<crate::logs::LogEvent>>,
+}
+
+#[async_trait]
+impl crate::logs::LogStore for MemoryLogStore {
+    async fn append(&self, events: Vec<crate::logs::LogEvent>) -> Result<(), StoreError> {
+        let mut all = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for mut event in events {
+            event.id = all.len() as u64 + 1;
+            all.push(event);
+        }
+        Ok(())
+    }
+
+    async fn query(
+        &self,
+        q: &crate::logs::LogQuery,
+    ) -> Result<Vec<crate::logs::LogEvent>, StoreError> {
+        let all = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(all
+            .iter()
+            .filter(|e| e.group == q.group)
+            .filter(|e| q.streams.is_empty() || q.streams.contains(&e.stream))
+            .filter(|e| q.start_ms.is_none_or(|t| e.timestamp_ms >= t))
+            .filter(|e| q.end_ms.is_none_or(|t| e.timestamp_ms < t))
+            .filter(|e| q.contains.as_deref().is_none_or(|c| e.message.contains(c)))
+            .filter(|e| q.after_id.is_none_or(|id| e.id > id))
+            .take(q.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn streams(&self, group: &str) -> Result<Vec<crate::logs::LogStreamInfo>, StoreError> {
+        let all = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut streams: BTreeMap<String, crate::logs::LogStreamInfo> = BTreeMap::new();
+        for e in all.iter().filter(|e| e.group == group) {
+            let s = streams
+                .entry(e.stream.clone())
+                .or_insert_with(|| crate::logs::LogStreamInfo {
+                    name: e.stream.clone(),
+                    first_ms: e.timestamp_ms,
+                    last_ms: e.timestamp_ms,
+                    events: 0,
+                });
+            s.last_ms = s.last_ms.max(e.timestamp_ms);
+            s.events += 1;
+        }
+        let mut out: Vec<_> = streams.into_values().collect();
+        out.sort_by_key(|s| std::cmp::Reverse(s.last_ms));
+        Ok(out)
+    }
+}

@@ -14,10 +14,13 @@ pub mod error;
 #[cfg(feature = "test-util")]
 pub mod fake;
 pub mod function;
+pub mod invoke;
 pub mod limits;
+pub mod logs;
 pub mod names;
 pub mod package;
 pub mod runtime;
+pub mod sandbox;
 pub mod store;
 pub mod time;
 pub mod validate;

@@ -2,4 +2,5 @@
 //! [`cli`] holds the client subcommands, which talk to a server only through its public API.
 
 pub mod cli;
+pub mod runtimes;
 pub mod server;

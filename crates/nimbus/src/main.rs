@@ -19,6 +19,10 @@ enum Command {
     Server(ServerArgs),
     /// Deploy a folder or zip as a function: creates it, or updates its code and settings.
     Deploy(cli::deploy::DeployArgs),
+    /// Invoke a function and print its result.
+    Invoke(cli::invoke::InvokeArgs),
+    /// Print a function's logs.
+    Logs(cli::logs::LogsArgs),
     /// List, show and delete functions.
     #[command(subcommand)]
     Functions(cli::functions::FunctionsCommand),
@@ -40,6 +44,8 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Server(args) => nimbus::server::run_from_args(args).await,
             Command::Deploy(args) => args.run().await,
+            Command::Invoke(args) => args.run().await,
+            Command::Logs(args) => args.run().await,
             Command::Functions(cmd) => cmd.run().await,
         }
     });

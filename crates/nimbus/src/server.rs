@@ -10,7 +10,11 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use nimbus_api::{AllowAll, ApiState, CodeUrlSigner};
 use nimbus_core::{AccountContext, BlobStore, MetadataStore};
-use nimbus_store::{FsBlobStore, SqliteMetadataStore};
+use nimbus_sandbox::sys::{CpuPolicy, Isolation};
+use nimbus_sandbox::{LinuxSandbox, LinuxSandboxConfig};
+use nimbus_scheduler::log_sink::StoreLogSink;
+use nimbus_scheduler::{Scheduler, SchedulerConfig};
+use nimbus_store::{FsBlobStore, SqliteLogStore, SqliteMetadataStore};
 use tokio::net::TcpListener;
 
 /// Blobs younger than this are never collected, so a package being uploaded right now (stored,
@@ -35,6 +39,46 @@ pub struct ServerArgs {
     /// Log filter, e.g. `info` or `nimbus=debug,nimbus::access=warn`.
     #[arg(long, env = "NIMBUS_LOG", default_value = "info")]
     pub log: String,
+    /// How environments are confined: `namespaces` (Linux namespaces, cgroup limits, a private
+    /// Runtime API per environment) or `none` (plain processes, for hosts without namespaces).
+    #[arg(
+        long,
+        env = "NIMBUS_ISOLATION",
+        value_enum,
+        default_value = "namespaces"
+    )]
+    pub isolation: IsolationArg,
+    /// CPU sharing: `weight` (a share proportional to memory; idle CPU stays usable) or
+    /// `quota` (a hard cap proportional to memory, as Lambda enforces).
+    #[arg(long, env = "NIMBUS_CPU", value_enum, default_value = "weight")]
+    pub cpu: CpuArg,
+    /// Interpreter serving a runtime, as NAME=PATH; NAME is a runtime (`python3.12`) or a family
+    /// (`python`, `nodejs`). Defaults: /usr/bin/python3 and /usr/bin/node. Repeatable.
+    #[arg(
+        long = "interpreter",
+        env = "NIMBUS_INTERPRETERS",
+        value_delimiter = ',',
+        value_name = "NAME=PATH"
+    )]
+    pub interpreters: Vec<String>,
+}
+
+/// `--isolation` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IsolationArg {
+    /// Linux namespaces and cgroups.
+    Namespaces,
+    /// Plain processes.
+    None,
+}
+
+/// `--cpu` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CpuArg {
+    /// Proportional weight.
+    Weight,
+    /// Proportional hard quota.
+    Quota,
 }
 
 /// Validated server settings.
@@ -44,6 +88,15 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Region and account of every resource.
     pub account: AccountContext,
+    /// How environments are confined.
+    pub isolation: Isolation,
+    /// How CPU is shared.
+    pub cpu: CpuPolicy,
+    /// Interpreter per runtime name or family.
+    pub interpreters: std::collections::BTreeMap<String, PathBuf>,
+    /// Where environments keep their private files (`/tmp`, the generated `/etc`); set once per
+    /// process. `None` leaves the sandbox's default under the system temp directory.
+    pub sandbox_state_dir: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -65,14 +118,43 @@ impl ServerConfig {
                 region: region.to_owned(),
                 account_id: account_id.to_owned(),
             },
+            isolation: Isolation::Namespaces,
+            cpu: CpuPolicy::Weight,
+            interpreters: Default::default(),
+            sandbox_state_dir: None,
         })
+    }
+
+    /// Apply `--interpreter NAME=PATH` flags.
+    pub fn with_interpreters(mut self, flags: &[String]) -> anyhow::Result<Self> {
+        for flag in flags {
+            let Some((name, path)) = flag.split_once('=') else {
+                bail!("--interpreter {flag:?}: expected NAME=PATH, e.g. python3.12=/usr/bin/python3.12");
+            };
+            let path = PathBuf::from(path);
+            if !path.is_absolute() {
+                bail!("--interpreter {flag:?}: the path must be absolute");
+            }
+            self.interpreters.insert(name.to_owned(), path);
+        }
+        Ok(self)
     }
 }
 
 /// Run `nimbus server` with its parsed flags.
 pub async fn run_from_args(args: ServerArgs) -> anyhow::Result<()> {
     init_tracing(&args.log)?;
-    let config = ServerConfig::new(args.data_dir, &args.region, &args.account_id)?;
+    let mut config = ServerConfig::new(args.data_dir, &args.region, &args.account_id)?
+        .with_interpreters(&args.interpreters)?;
+    config.isolation = match args.isolation {
+        IsolationArg::Namespaces => Isolation::Namespaces,
+        IsolationArg::None => Isolation::None,
+    };
+    config.cpu = match args.cpu {
+        CpuArg::Weight => CpuPolicy::Weight,
+        CpuArg::Quota => CpuPolicy::Quota,
+    };
+    config.sandbox_state_dir = Some(config.data_dir.join("sandbox"));
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
@@ -115,14 +197,28 @@ pub async fn serve(
         .context("serve HTTP");
     let _ = stop_tx.send(true);
     let _ = collector.await;
+    let Platform {
+        state,
+        scheduler,
+        log_writer,
+        _lock,
+    } = platform;
+    scheduler.shutdown().await;
+    // Dropping the last handles on the log sink lets its writer drain the queue and finish;
+    // the bound keeps a leaked handle from holding up the exit.
+    drop(scheduler);
+    drop(state);
+    let _ = tokio::time::timeout(Duration::from_secs(5), log_writer).await;
     tracing::info!("nimbus stopped");
-    drop(platform);
     result
 }
 
-/// The opened stores, and the lock that keeps a second server off the same data directory.
+/// The opened stores and engine, and the lock that keeps a second server off the same data
+/// directory.
 struct Platform {
     state: ApiState,
+    scheduler: Arc<Scheduler>,
+    log_writer: tokio::task::JoinHandle<()>,
     _lock: std::fs::File,
 }
 
@@ -134,16 +230,64 @@ impl Platform {
         let lock = lock_data_dir(dir)?;
         let meta = SqliteMetadataStore::open(&dir.join("nimbus.db"))
             .with_context(|| format!("open metadata database in {}", dir.display()))?;
-        let blobs = FsBlobStore::open(&dir.join("blobs"))
-            .with_context(|| format!("open blob directory in {}", dir.display()))?;
+        let blobs: Arc<dyn BlobStore> = Arc::new(
+            FsBlobStore::open(&dir.join("blobs"))
+                .with_context(|| format!("open blob directory in {}", dir.display()))?,
+        );
+        let meta: Arc<dyn MetadataStore> = Arc::new(meta);
+        let logs = Arc::new(
+            SqliteLogStore::open(&dir.join("logs.db"))
+                .with_context(|| format!("open log database in {}", dir.display()))?,
+        );
+        if let Some(state_dir) = &config.sandbox_state_dir {
+            let sandbox = nimbus_sandbox::sys::SandboxConfig {
+                state_dir: state_dir.clone(),
+                ..Default::default()
+            };
+            nimbus_sandbox::sys::configure(sandbox).context("configure the sandbox")?;
+        }
+        if config.isolation == Isolation::Namespaces {
+            tracing::info!(protections = %nimbus_sandbox::sys::capabilities(), "environment isolation");
+        }
+        let runtimes_dir = dir.join("runtimes");
+        let python = config
+            .interpreters
+            .get("python")
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(nimbus_sandbox::DEFAULT_PYTHON));
+        crate::runtimes::install(&runtimes_dir, Some(&python))
+            .context("install the runtime clients")?;
+        let mut sandbox_config = LinuxSandboxConfig::new(runtimes_dir);
+        sandbox_config.isolation = config.isolation;
+        sandbox_config.cpu = config.cpu;
+        sandbox_config.interpreters = config.interpreters.clone();
+        let sandbox = Arc::new(LinuxSandbox::new(sandbox_config));
+        let (sink, log_writer) = StoreLogSink::start(logs.clone());
+        let scheduler = Arc::new(
+            Scheduler::new(
+                SchedulerConfig {
+                    code_root: dir.join("code"),
+                    account: config.account.clone(),
+                },
+                Arc::clone(&meta),
+                Arc::clone(&blobs),
+                sandbox,
+                sink,
+            )
+            .context("open the code cache")?,
+        );
         Ok(Self {
             state: ApiState {
-                meta: Arc::new(meta),
-                blobs: Arc::new(blobs),
+                meta,
+                blobs,
                 account: config.account.clone(),
                 code_urls: CodeUrlSigner::random(),
                 auth: Arc::new(AllowAll),
+                invoker: scheduler.clone(),
+                logs,
             },
+            scheduler,
+            log_writer,
             _lock: lock,
         })
     }

@@ -5,6 +5,8 @@
 //! - [`SqliteMetadataStore`] implements [`MetadataStore`](nimbus_core::MetadataStore): functions
 //!   and their tags in an SQLite database (WAL journal, `synchronous=FULL`), so every
 //!   acknowledged write survives a crash or power loss.
+//! - [`SqliteLogStore`] implements [`LogStore`](nimbus_core::logs::LogStore): function logs in
+//!   a database of their own, so log volume never contends with metadata writes.
 //! - [`FsBlobStore`] implements [`BlobStore`](nimbus_core::BlobStore): immutable,
 //!   content-addressed code packages in a directory tree, written atomically.
 //!
@@ -13,9 +15,11 @@
 //! A clustered deployment swaps them for other implementations of the same traits.
 
 mod blobs;
+mod logs;
 mod sqlite;
 
 pub use blobs::FsBlobStore;
+pub use logs::SqliteLogStore;
 pub use sqlite::{SqliteMetadataStore, UnsupportedSchemaVersion};
 
 use nimbus_core::StoreError;

@@ -143,6 +143,7 @@ pub(crate) async fn create(
         .settings
         .into_input(req.architectures)
         .for_create(&name)?;
+    api.invoker.check_runtime(&settings.runtime)?;
     let code = req.code.ok_or_else(|| {
         ServiceError::InvalidParameterValue("Please provide a source for function code.".into())
     })?;
@@ -393,6 +394,9 @@ pub(crate) async fn update_configuration(
     let input = req.settings.into_input(None);
     let updated = modify(&api, &name, req.revision_id.as_deref(), |f| {
         let settings = input.clone().apply_to(&f.settings)?;
+        if settings.runtime != f.settings.runtime {
+            api.invoker.check_runtime(&settings.runtime)?;
+        }
         Ok(Function {
             settings,
             ..f.clone()

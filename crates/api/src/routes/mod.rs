@@ -4,6 +4,8 @@ mod account;
 mod code;
 mod extract;
 mod functions;
+mod invoke;
+mod logs;
 mod tags;
 
 use axum::routing::{get, post};
@@ -36,12 +38,18 @@ pub(crate) fn router(state: ApiState) -> Router {
             "/2015-03-31/functions/{name}/code",
             axum::routing::put(functions::update_code),
         )
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(invoke::invoke),
+        )
         .route("/2016-08-19/account-settings", get(account::get_settings))
         .route("/2016-08-19/account-settings/", get(account::get_settings))
         .route(
             "/2017-03-31/tags/{arn}",
             get(tags::list).post(tags::tag).delete(tags::untag),
         )
+        // CloudWatch Logs speaks JSON 1.1: every operation is a POST to `/` named by X-Amz-Target.
+        .route("/", post(logs::dispatch))
         .fallback(unknown_operation)
         .method_not_allowed_fallback(unknown_operation)
         .layer(axum::middleware::from_fn_with_state(

@@ -233,6 +233,33 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// What Invoke returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvokeOutput {
+    /// The response body (the function's result or its error JSON).
+    pub payload: Vec<u8>,
+    /// `Unhandled` when the function failed.
+    pub function_error: Option<String>,
+    /// The version that ran.
+    pub executed_version: Option<String>,
+    /// The invocation's log tail, decoded, when it was asked for.
+    pub log: Option<String>,
+}
+
+/// One log event as FilterLogEvents returns it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogLine {
+    /// The stream (one per environment).
+    pub log_stream_name: String,
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+    /// The line.
+    pub message: String,
+    /// The event's id, increasing.
+    pub event_id: String,
+}
+
 /// Typed calls of the Lambda REST API on one endpoint.
 #[derive(Debug, Clone)]
 pub struct LambdaClient {
@@ -368,6 +395,84 @@ impl LambdaClient {
             .await
             .with_context(|| format!("delete function {name}"))?;
         Ok(())
+    }
+
+    /// Invoke (RequestResponse); `log_tail` asks for the last 4 KB of the log.
+    pub async fn invoke(
+        &self,
+        name: &str,
+        payload: Vec<u8>,
+        log_tail: bool,
+    ) -> Result<InvokeOutput> {
+        let url = self.url(&["functions", name, "invocations"]);
+        let mut request = self.http.post(url).body(payload);
+        if log_tail {
+            request = request.header("X-Amz-Log-Type", "Tail");
+        }
+        let response = self
+            .send(request)
+            .await
+            .with_context(|| format!("invoke function {name}"))?;
+        let header = |h: &str| {
+            response
+                .headers()
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let function_error = header("x-amz-function-error");
+        let executed_version = header("x-amz-executed-version");
+        let log = header("x-amz-log-result")
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        let payload = response
+            .bytes()
+            .await
+            .map_err(|err| self.transport_error(err))?
+            .to_vec();
+        Ok(InvokeOutput {
+            payload,
+            function_error,
+            executed_version,
+            log,
+        })
+    }
+
+    /// CloudWatch Logs FilterLogEvents on this server: events of `group` after `next_token`,
+    /// at or after `start_ms`. Returns the events and the token to continue from.
+    pub async fn filter_log_events(
+        &self,
+        group: &str,
+        start_ms: Option<i64>,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<LogLine>, Option<String>)> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page {
+            #[serde(default)]
+            events: Vec<LogLine>,
+            next_token: Option<String>,
+        }
+        let mut body = serde_json::json!({ "logGroupName": group });
+        if let Some(start) = start_ms {
+            body["startTime"] = start.into();
+        }
+        if let Some(token) = next_token {
+            body["nextToken"] = token.into();
+        }
+        let mut url = self.base.clone();
+        url.set_path("/");
+        let request = self
+            .http
+            .post(url)
+            .header("X-Amz-Target", "Logs_20140328.FilterLogEvents")
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .body(body.to_string());
+        let page: Answer<Page> = self
+            .send_json(request)
+            .await
+            .with_context(|| format!("read the log group {group}"))?;
+        Ok((page.typed.events, page.typed.next_token))
     }
 
     /// `<endpoint>/2015-03-31/<segments…>`, each segment percent-encoded.

@@ -3,4 +3,6 @@
 pub mod client;
 pub mod deploy;
 pub mod functions;
+pub mod invoke;
+pub mod logs;
 pub mod output;

@@ -38,7 +38,8 @@ impl Style {
         self.wrap("\x1b[1m", text)
     }
 
-    fn dim(self, text: &str) -> String {
+    /// Dimmed text (timestamps, rules), when decorating.
+    pub fn dim(self, text: &str) -> String {
         self.wrap("\x1b[2m", text)
     }
 

@@ -180,3 +180,80 @@ fn a_missing_server_is_reported_plainly() {
     assert!(!ok);
     assert!(err.contains("nimbus server"), "{err}");
 }
+
+#[tokio::test]
+async fn invoke_and_logs() {
+    let h = Harness::start().await;
+    let app = h.root.path().join("hello");
+    std::fs::create_dir_all(&app).expect("mkdir");
+    std::fs::write(
+        app.join("app.py"),
+        "def handler(event, context):\n    print('greeting', event['name'])\n    return {'hello': event['name']}\n",
+    )
+    .expect("write");
+    let endpoint = h.server.endpoint.clone();
+    let app = app.to_str().expect("utf-8").to_owned();
+    let run = move |args: Vec<String>| {
+        let endpoint = endpoint.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            nimbus(&endpoint, &args)
+        })
+    };
+    let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let (ok, _, err) = run(args(&[
+        "deploy",
+        &app,
+        "--name",
+        "hello",
+        "--runtime",
+        "python3.12",
+        "--handler",
+        "app.handler",
+    ]))
+    .await
+    .expect("join");
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(args(&[
+        "invoke",
+        "hello",
+        "--payload",
+        r#"{"name":"nimbus"}"#,
+        "--log",
+    ]))
+    .await
+    .expect("join");
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["hello"], "nimbus");
+    assert!(
+        err.contains("START RequestId:") && err.contains("greeting nimbus"),
+        "{err}"
+    );
+
+    // Log lines reach the store asynchronously; give the writer a moment.
+    let mut logs = String::new();
+    for _ in 0..50 {
+        let (ok, out, err) = run(args(&["logs", "hello"])).await.expect("join");
+        assert!(ok, "{err}");
+        logs = out;
+        if logs.contains("REPORT RequestId:") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for expected in [
+        "START RequestId:",
+        "greeting nimbus",
+        "END RequestId:",
+        "REPORT RequestId:",
+        "Max Memory Used:",
+    ] {
+        assert!(logs.contains(expected), "{expected} missing from:\n{logs}");
+    }
+
+    let (ok, _, err) = run(args(&["invoke", "hello", "--payload", "not json"]))
+        .await
+        .expect("join");
+    assert!(!ok);
+    assert!(err.contains("JSON"), "{err}");
+}

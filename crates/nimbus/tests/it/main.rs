@@ -4,6 +4,8 @@
 mod binary;
 mod cli;
 mod functions;
+mod invoke;
+mod isolation;
 mod malicious;
 mod persistence;
 mod support;

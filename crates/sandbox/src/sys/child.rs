@@ -1,0 +1,428 @@
+//! Code that runs in the cloned child between `clone3` and `execve`, and the mini-init.
+//!
+//! The parent may be multi-threaded (tokio): another thread may have held the allocator's lock
+//! at the moment of the clone, and that lock stays held forever in the child. So nothing here
+//! allocates or takes locks (pitfall 14): the parent prepares every path as a `CString` and every
+//! pointer array in a [`Plan`]; the child walks the plan's [`Op`]s with raw `libc` calls only.
+//! On the first failure it writes `(op index, errno)` to the `O_CLOEXEC` error pipe and exits
+//! 127; the parent maps the index back to a label such as `mount /var/task`. EOF on the pipe
+//! without a record means `execve` succeeded.
+//!
+//! glibc wrappers are fine where they are plain syscalls (mount, chdir, prctl, ...), but not
+//! where glibc coordinates threads: the set*id calls go through raw `syscall` (see
+//! `ClearGroups`), because glibc's bookkeeping still lists the supervisor's threads.
+
+use std::ffi::{c_char, c_int, CString};
+use std::os::fd::{OwnedFd, RawFd};
+
+/// `CLOSE_RANGE_CLOEXEC` (linux/close_range.h).
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+/// `_LINUX_CAPABILITY_VERSION_3`.
+const CAP_VERSION_3: u32 = 0x2008_0522;
+/// `SECCOMP_SET_MODE_FILTER`.
+const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+
+/// Which resource limit to set (the libc type of the resource argument differs by libc).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Rlimit {
+    Nofile,
+    Core,
+}
+
+/// One setup step of the child.
+#[derive(Debug)]
+pub(super) enum Op {
+    /// Write `"0"` to a pre-opened `cgroup.procs`: moves the writer itself into the cgroup.
+    /// Skipped when the child was created directly in its cgroup (`CLONE_INTO_CGROUP`).
+    AttachCgroup(RawFd),
+    Dup2 {
+        from: RawFd,
+        to: RawFd,
+    },
+    /// Reset every signal disposition to the default (handlers inherited from the supervisor
+    /// must not run here, and ignored signals such as SIGPIPE must not leak into the runtime).
+    ResetSignals,
+    SetPgid,
+    Unshare(c_int),
+    SetNs {
+        fd: RawFd,
+        nstype: c_int,
+    },
+    Mount {
+        src: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: libc::c_ulong,
+        data: Option<CString>,
+    },
+    Mkdir(CString),
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    /// Create an empty file (a mount point for a device node bind).
+    Touch(CString),
+    /// `chdir(root)`, `pivot_root(".", ".")`, detach the old root, `chdir("/")`.
+    PivotRoot(CString),
+    SetHostname(CString),
+    SetRlimit {
+        which: Rlimit,
+        value: u64,
+    },
+    /// Drop capabilities `0..=last` from the bounding set (EINVAL for unknown caps is fine).
+    DropBoundingSet {
+        last: c_int,
+    },
+    ClearGroups,
+    SetResGid(libc::gid_t),
+    SetResUid(libc::uid_t),
+    /// Clear effective, permitted, inheritable and ambient capabilities.
+    ClearCaps,
+    NoNewPrivs,
+    DeathSignal(c_int),
+    /// Fork: the parent becomes the namespace's pid 1 (reaps zombies, forwards signals, exits
+    /// with the runtime's status); the child goes on with the remaining ops.
+    MiniInit,
+    Chdir(CString),
+    /// Mark every fd from this number up close-on-exec, so nothing the supervisor opened without
+    /// `O_CLOEXEC` leaks into the runtime.
+    CloexecFrom(libc::c_uint),
+    /// Install a seccomp filter (points into the process-wide filters, which live forever).
+    Seccomp(&'static [libc::sock_filter]),
+    UnblockSignals,
+    Exec {
+        path: CString,
+        argv: Vec<*const c_char>,
+        envp: Vec<*const c_char>,
+    },
+}
+
+/// Everything the child needs, prepared by the parent.
+#[derive(Debug)]
+pub(super) struct Plan {
+    pub ops: Vec<Op>,
+    /// Human-readable name of each op, for error messages (parent side only).
+    pub labels: Vec<String>,
+    /// Strings that `Exec`'s pointer arrays point into.
+    pub strings: Vec<CString>,
+    /// Fds the ops refer to by number; kept open until the clone has happened.
+    pub fds: Vec<OwnedFd>,
+}
+
+// SAFETY: the raw pointers in `Op::Exec` point into heap buffers of `CString`s owned by the same
+// `Plan` (`strings`); moving the `Plan` to another thread moves ownership of those buffers along
+// without moving them, and nothing mutates them.
+unsafe impl Send for Plan {}
+
+fn errno() -> c_int {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Turn a libc-style return value into `Err(errno)` when it is negative.
+fn check<T: Into<i64>>(ret: T) -> Result<(), c_int> {
+    if ret.into() < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// Run the plan in the freshly cloned child. Never returns.
+///
+/// # Safety
+/// Must only be called in a child created by `clone3`/`clone` without `CLONE_VM`, right after
+/// the clone, with `err_fd` the write end of the error pipe and `status_fd` the write end of the
+/// status pipe (or -1).
+pub(super) unsafe fn run(plan: &Plan, err_fd: RawFd, status_fd: RawFd, skip_attach: bool) -> ! {
+    for (index, op) in plan.ops.iter().enumerate() {
+        if skip_attach && matches!(op, Op::AttachCgroup(_)) {
+            continue;
+        }
+        // SAFETY: we are in the child (caller contract); `run_op` only makes raw syscalls on
+        // pointers owned by `plan`.
+        if let Err(e) = unsafe { run_op(op, err_fd, status_fd) } {
+            let mut record = [0u8; 8];
+            record[..4].copy_from_slice(&(index as u32).to_ne_bytes());
+            record[4..].copy_from_slice(&e.to_ne_bytes());
+            // SAFETY: writing a stack buffer to an fd; `_exit` never returns.
+            unsafe {
+                libc::write(err_fd, record.as_ptr().cast(), record.len());
+                libc::_exit(127);
+            }
+        }
+    }
+    // The plan always ends with `Exec`, which only returns on failure (handled above).
+    // SAFETY: `_exit` is always safe to call.
+    unsafe { libc::_exit(127) }
+}
+
+fn opt_ptr(s: &Option<CString>) -> *const c_char {
+    s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())
+}
+
+/// Execute one op.
+///
+/// # Safety
+/// Child-only (see [`run`]).
+unsafe fn run_op(op: &Op, err_fd: RawFd, status_fd: RawFd) -> Result<(), c_int> {
+    // SAFETY (whole body): each call is a raw syscall wrapper whose pointer arguments are
+    // NUL-terminated strings or arrays owned by the plan, or stack buffers; no call allocates.
+    unsafe {
+        match op {
+            Op::AttachCgroup(fd) => check(libc::write(*fd, b"0".as_ptr().cast(), 1) as i64),
+            Op::Dup2 { from, to } => check(libc::dup2(*from, *to)),
+            Op::ResetSignals => {
+                for sig in 1..=libc::SIGRTMAX() {
+                    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                        // glibc refuses its two internal signals with EINVAL; that is fine.
+                        libc::signal(sig, libc::SIG_DFL);
+                    }
+                }
+                Ok(())
+            }
+            Op::SetPgid => check(libc::setpgid(0, 0)),
+            Op::Unshare(flags) => check(libc::unshare(*flags)),
+            Op::SetNs { fd, nstype } => check(libc::setns(*fd, *nstype)),
+            Op::Mount {
+                src,
+                target,
+                fstype,
+                flags,
+                data,
+            } => check(libc::mount(
+                opt_ptr(src),
+                target.as_ptr(),
+                opt_ptr(fstype),
+                *flags,
+                opt_ptr(data).cast(),
+            )),
+            Op::Mkdir(path) => match check(libc::mkdir(path.as_ptr(), 0o755)) {
+                Err(libc::EEXIST) => Ok(()),
+                r => r,
+            },
+            Op::Symlink { target, link } => check(libc::symlink(target.as_ptr(), link.as_ptr())),
+            Op::Touch(path) => {
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o644,
+                );
+                check(fd)?;
+                libc::close(fd);
+                Ok(())
+            }
+            Op::PivotRoot(root) => {
+                check(libc::chdir(root.as_ptr()))?;
+                let dot = c".".as_ptr();
+                check(libc::syscall(libc::SYS_pivot_root, dot, dot))?;
+                check(libc::umount2(dot, libc::MNT_DETACH))?;
+                check(libc::chdir(c"/".as_ptr()))
+            }
+            Op::SetHostname(name) => check(libc::sethostname(name.as_ptr(), name.as_bytes().len())),
+            Op::SetRlimit { which, value } => {
+                let lim = libc::rlimit {
+                    rlim_cur: *value,
+                    rlim_max: *value,
+                };
+                let res = match which {
+                    Rlimit::Nofile => libc::RLIMIT_NOFILE,
+                    Rlimit::Core => libc::RLIMIT_CORE,
+                };
+                check(libc::setrlimit(res, &lim))
+            }
+            Op::DropBoundingSet { last } => {
+                for cap in 0..=*last {
+                    if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) < 0 {
+                        let e = errno();
+                        if e != libc::EINVAL {
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok(())
+            }
+            // Raw syscalls, not the glibc wrappers: those broadcast the change to every thread in
+            // glibc's thread list (SIGSETXID), a list copied from the supervisor that names
+            // threads this child does not have, and hang if one was mid-creation at clone time.
+            // The raw calls change the calling thread only, which here is the whole process.
+            Op::ClearGroups => check(libc::syscall(
+                libc::SYS_setgroups,
+                0,
+                std::ptr::null::<libc::gid_t>(),
+            )),
+            Op::SetResGid(g) => check(libc::syscall(libc::SYS_setresgid, *g, *g, *g)),
+            Op::SetResUid(u) => check(libc::syscall(libc::SYS_setresuid, *u, *u, *u)),
+            Op::ClearCaps => {
+                // Ambient caps are cleared by the uid change already; EINVAL on old kernels.
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                    0,
+                    0,
+                    0,
+                );
+                #[repr(C)]
+                struct Header {
+                    version: u32,
+                    pid: c_int,
+                }
+                #[repr(C)]
+                struct Data {
+                    effective: u32,
+                    permitted: u32,
+                    inheritable: u32,
+                }
+                let header = Header {
+                    version: CAP_VERSION_3,
+                    pid: 0,
+                };
+                let data = [
+                    Data {
+                        effective: 0,
+                        permitted: 0,
+                        inheritable: 0,
+                    },
+                    Data {
+                        effective: 0,
+                        permitted: 0,
+                        inheritable: 0,
+                    },
+                ];
+                check(libc::syscall(libc::SYS_capset, &header, data.as_ptr()))
+            }
+            Op::NoNewPrivs => check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)),
+            Op::DeathSignal(sig) => check(libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                *sig as libc::c_ulong,
+                0,
+                0,
+                0,
+            )),
+            Op::MiniInit => {
+                // A raw fork: glibc's fork() would run atfork handlers and take locks.
+                let pid =
+                    libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0);
+                check(pid)?;
+                if pid > 0 {
+                    mini_init(pid as libc::pid_t, err_fd, status_fd);
+                }
+                Ok(())
+            }
+            Op::Chdir(path) => check(libc::chdir(path.as_ptr())),
+            Op::CloexecFrom(first) => {
+                let r = libc::syscall(
+                    libc::SYS_close_range,
+                    *first,
+                    libc::c_uint::MAX,
+                    CLOSE_RANGE_CLOEXEC,
+                );
+                if r < 0 {
+                    // Kernels before 5.11: mark a generous range one by one.
+                    for fd in *first as c_int..4096 {
+                        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                    }
+                }
+                Ok(())
+            }
+            Op::Seccomp(filter) => {
+                let prog = libc::sock_fprog {
+                    len: filter.len() as u16,
+                    filter: filter.as_ptr().cast_mut(),
+                };
+                check(libc::syscall(
+                    libc::SYS_seccomp,
+                    SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &prog,
+                ))
+            }
+            Op::UnblockSignals => {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                check(libc::pthread_sigmask(
+                    libc::SIG_SETMASK,
+                    &set,
+                    std::ptr::null_mut(),
+                ))
+            }
+            Op::Exec { path, argv, envp } => {
+                libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                Err(errno())
+            }
+        }
+    }
+}
+
+/// Signals the mini-init passes on to the runtime.
+const FORWARDED: [c_int; 6] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// Pid 1 of the environment's pid namespace (pitfall 4): the runtime as pid 1 would leave
+/// orphaned grandchildren as zombies and would ignore SIGTERM. Loops on `sigwaitinfo` (all
+/// signals are blocked since the clone), reaps every child, forwards termination signals to the
+/// runtime, and when the runtime exits writes its raw wait status to `status_fd` (so the
+/// supervisor sees the runtime's real status, e.g. "killed by SIGKILL") and exits with the
+/// shell-style equivalent. When pid 1 exits the kernel kills the rest of the namespace.
+///
+/// # Safety
+/// Child-only (see [`run`]).
+unsafe fn mini_init(runtime: libc::pid_t, err_fd: RawFd, status_fd: RawFd) -> ! {
+    // SAFETY: raw syscalls on stack data; no allocation.
+    unsafe {
+        // Hold no fd the runtime's exec or exit should close: the error pipe (its EOF tells the
+        // supervisor that exec succeeded), stdio, the supervisor's leftovers.
+        libc::close(err_fd);
+        if status_fd > 0 {
+            libc::syscall(libc::SYS_close_range, 0, status_fd as libc::c_uint - 1, 0);
+        }
+        libc::syscall(
+            libc::SYS_close_range,
+            status_fd as libc::c_uint + 1,
+            libc::c_uint::MAX,
+            0,
+        );
+
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        for sig in FORWARDED {
+            libc::sigaddset(&mut set, sig);
+        }
+        loop {
+            let sig = libc::sigwaitinfo(&set, std::ptr::null_mut());
+            if sig < 0 {
+                continue;
+            }
+            if sig != libc::SIGCHLD {
+                libc::kill(runtime, sig);
+                continue;
+            }
+            loop {
+                let mut status: c_int = 0;
+                let pid = libc::waitpid(-1, &mut status, libc::WNOHANG);
+                if pid <= 0 {
+                    break;
+                }
+                if pid == runtime {
+                    if status_fd >= 0 {
+                        libc::write(status_fd, (&raw const status).cast(), 4);
+                    }
+                    let code = if libc::WIFEXITED(status) {
+                        libc::WEXITSTATUS(status)
+                    } else {
+                        128 + libc::WTERMSIG(status)
+                    };
+                    libc::_exit(code);
+                }
+            }
+        }
+    }
+}

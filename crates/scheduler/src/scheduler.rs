@@ -1,0 +1,286 @@
+//! [`Scheduler`]: the synchronous invoke path.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use bytes::Bytes;
+use nimbus_core::invoke::{InvocationRequest, InvocationResult, InvocationType, Invoke};
+use nimbus_core::sandbox::{
+    Environment, Invocation, InvocationOutcome, InvocationReport, LogSink, Sandbox, SandboxError,
+};
+use nimbus_core::{
+    AccountContext, BlobStore, Function, MetadataStore, Qualifier, Runtime, ServiceError,
+};
+
+use crate::code_cache::CodeCache;
+use crate::environment_spec::environment_spec;
+use crate::pool::Pool;
+
+/// How many bytes of log `X-Amz-Log-Result` carries.
+const LOG_TAIL_BYTES: usize = 4 * 1024;
+
+/// Where the scheduler keeps its files and whom resources belong to.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Directory for unpacked code packages.
+    pub code_root: PathBuf,
+    /// Region and account for ARNs.
+    pub account: AccountContext,
+}
+
+/// Runs invocations in pooled environments.
+pub struct Scheduler {
+    meta: Arc<dyn MetadataStore>,
+    sandbox: Arc<dyn Sandbox>,
+    logs: Arc<dyn LogSink>,
+    code: CodeCache,
+    pool: Pool,
+    account: AccountContext,
+}
+
+impl Scheduler {
+    /// A scheduler over the given stores and sandbox.
+    pub fn new(
+        config: SchedulerConfig,
+        meta: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        sandbox: Arc<dyn Sandbox>,
+        logs: Arc<dyn LogSink>,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            meta,
+            sandbox,
+            logs,
+            code: CodeCache::open(&config.code_root, blobs)?,
+            pool: Pool::default(),
+            account: config.account,
+        })
+    }
+
+    /// Stop every idle environment (at server shutdown).
+    pub async fn shutdown(&self) {
+        for env in self.pool.drain(None) {
+            env.shutdown().await;
+        }
+    }
+
+    async fn resolve(&self, request: &InvocationRequest) -> Result<Function, ServiceError> {
+        let r = &request.function;
+        let arn = match &r.qualifier {
+            Some(q) => self.account.qualified_function_arn(&r.name, &q.to_string()),
+            None => self.account.function_arn(&r.name),
+        };
+        if !r.belongs_to(&self.account) || !matches!(r.qualifier, None | Some(Qualifier::Latest)) {
+            return Err(ServiceError::function_not_found(&arn));
+        }
+        self.meta
+            .get_function(&r.name)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "read function for invoke");
+                ServiceError::Service("An internal error occurred.".to_owned())
+            })?
+            .ok_or_else(|| ServiceError::function_not_found(&arn))
+    }
+
+    async fn environment(&self, function: &Function) -> Result<Arc<dyn Environment>, ServiceError> {
+        let name = function.name.as_str();
+        let (warm, stale) = self.pool.take(name, &function.revision_id);
+        for env in stale {
+            tokio::spawn(async move { env.shutdown().await });
+        }
+        if let Some(env) = warm {
+            if env.alive() {
+                return Ok(env);
+            }
+            // Its runtime died while idle: replace it rather than fail the caller.
+            tokio::spawn(async move { env.shutdown().await });
+        }
+        let code_dir = self.code.directory(&function.code.sha256_hex).await?;
+        let spec = environment_spec(function, &self.account, code_dir);
+        self.sandbox
+            .create(spec, Arc::clone(&self.logs))
+            .await
+            .map_err(|err| match err {
+                SandboxError::RuntimeUnavailable(why) => ServiceError::InvalidRuntime(why),
+                SandboxError::Setup(io) => {
+                    tracing::error!(function = name, error = %io, "could not create an environment");
+                    ServiceError::Service(
+                        "The execution environment could not be created.".to_owned(),
+                    )
+                }
+            })
+    }
+}
+
+#[async_trait]
+impl Invoke for Scheduler {
+    fn check_runtime(&self, runtime: &Runtime) -> Result<(), ServiceError> {
+        self.sandbox
+            .check_runtime(runtime)
+            .map_err(ServiceError::InvalidParameterValue)
+    }
+
+    async fn invoke(&self, request: InvocationRequest) -> Result<InvocationResult, ServiceError> {
+        let function = self.resolve(&request).await?;
+        match request.invocation_type {
+            InvocationType::DryRun => {
+                return Ok(InvocationResult {
+                    payload: Bytes::new(),
+                    function_error: None,
+                    executed_version: "$LATEST".to_owned(),
+                    log_result: None,
+                    content_type: None,
+                })
+            }
+            InvocationType::Event => {
+                return Err(ServiceError::InvalidParameterValue(
+                    "Asynchronous invocation (InvocationType Event) is not available yet; use RequestResponse."
+                        .to_owned(),
+                ))
+            }
+            InvocationType::RequestResponse => {}
+        }
+        let env = self.environment(&function).await?;
+        let invoked_function_arn = match &request.function.qualifier {
+            Some(q) => self
+                .account
+                .qualified_function_arn(&function.name, &q.to_string()),
+            None => self.account.function_arn(&function.name),
+        };
+        let timeout = Duration::from_secs(u64::from(function.settings.timeout_s));
+        let invocation = Invocation {
+            request_id: request.request_id.clone(),
+            payload: request.payload,
+            deadline: SystemTime::now() + timeout,
+            invoked_function_arn,
+            trace_id: trace_id(),
+            client_context: request.client_context,
+        };
+        let report = env.invoke(invocation).await;
+        if report.reusable {
+            if let Some(outdated) =
+                self.pool
+                    .put_back(function.name.as_str(), &function.revision_id, env)
+            {
+                tokio::spawn(async move { outdated.shutdown().await });
+            }
+        } else {
+            tokio::spawn(async move { env.shutdown().await });
+        }
+        Ok(result_of(report, request.log_tail))
+    }
+}
+
+/// The caller's view of an environment's report.
+fn result_of(report: InvocationReport, log_tail: bool) -> InvocationResult {
+    let log_result = log_tail.then(|| {
+        let log = report.log.as_bytes();
+        let mut start = log.len().saturating_sub(LOG_TAIL_BYTES);
+        // Keep the tail valid UTF-8: never start inside a multi-byte character.
+        while start < log.len() && (log[start] & 0b1100_0000) == 0b1000_0000 {
+            start += 1;
+        }
+        base64::engine::general_purpose::STANDARD.encode(&log[start..])
+    });
+    let (payload, function_error, content_type) = match report.outcome {
+        InvocationOutcome::Response { body, content_type } => (body, None, content_type),
+        InvocationOutcome::FunctionError { body, .. } => (body, Some("Unhandled".to_owned()), None),
+        InvocationOutcome::PlatformError {
+            error_type,
+            message,
+        } => {
+            let body = serde_json::json!({ "errorMessage": message, "errorType": error_type });
+            (
+                Bytes::from(body.to_string()),
+                Some("Unhandled".to_owned()),
+                None,
+            )
+        }
+    };
+    InvocationResult {
+        payload,
+        function_error,
+        executed_version: "$LATEST".to_owned(),
+        log_result,
+        content_type,
+    }
+}
+
+/// A new X-Ray trace header: `Root=1-<epoch hex>-<96-bit id>;Parent=<64-bit id>;Sampled=0`.
+fn trace_id() -> String {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "Root=1-{now:08x}-{};Parent={};Sampled=0",
+        &id[..24],
+        &id[16..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcome: InvocationOutcome, log: &str) -> InvocationReport {
+        InvocationReport {
+            outcome,
+            duration: Duration::from_millis(5),
+            init_duration: None,
+            max_memory_used_mb: 10,
+            log: log.to_owned(),
+            reusable: true,
+        }
+    }
+
+    #[test]
+    fn platform_errors_become_lambda_error_bodies() {
+        let r = result_of(
+            report(
+                InvocationOutcome::PlatformError {
+                    error_type: "Sandbox.Timedout".into(),
+                    message: "Task timed out after 1.00 seconds".into(),
+                },
+                "",
+            ),
+            false,
+        );
+        assert_eq!(r.function_error.as_deref(), Some("Unhandled"));
+        let body: serde_json::Value = serde_json::from_slice(&r.payload).expect("json");
+        assert_eq!(body["errorType"], "Sandbox.Timedout");
+        assert!(r.log_result.is_none());
+    }
+
+    #[test]
+    fn log_tail_is_the_last_4_kb_on_a_character_boundary() {
+        let log = format!("{}{}", "é".repeat(3000), "END");
+        let r = result_of(
+            report(
+                InvocationOutcome::Response {
+                    body: Bytes::from_static(b"1"),
+                    content_type: None,
+                },
+                &log,
+            ),
+            true,
+        );
+        let tail = base64::engine::general_purpose::STANDARD
+            .decode(r.log_result.expect("tail"))
+            .expect("base64");
+        assert!(tail.len() <= LOG_TAIL_BYTES);
+        let text = String::from_utf8(tail).expect("valid UTF-8");
+        assert!(text.ends_with("END"));
+        assert!(r.function_error.is_none());
+    }
+
+    #[test]
+    fn trace_ids_have_the_xray_shape() {
+        let t = trace_id();
+        assert!(t.starts_with("Root=1-") && t.contains(";Parent=") && t.ends_with(";Sampled=0"));
+    }
+}

@@ -1,0 +1,304 @@
+//! The scheduler against a scripted sandbox and in-memory stores: pooling, reuse, replacement.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use nimbus_core::fake::{MemoryBlobStore, MemoryMetadataStore};
+use nimbus_core::invoke::{InvocationRequest, InvocationType, Invoke};
+use nimbus_core::sandbox::{
+    Environment, EnvironmentSpec, Invocation, InvocationOutcome, InvocationReport, LogSink,
+    Sandbox, SandboxError,
+};
+use nimbus_core::validate::SettingsInput;
+use nimbus_core::{
+    AccountContext, BlobStore, CodeRef, Function, FunctionName, FunctionRef, FunctionState,
+    MetadataStore,
+};
+use nimbus_scheduler::{Scheduler, SchedulerConfig};
+
+/// An environment that echoes the event and, when the event says "crash", dies.
+struct EchoEnvironment {
+    id: String,
+    spec: EnvironmentSpec,
+    shut_down: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Environment for EchoEnvironment {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn invoke(&self, invocation: Invocation) -> InvocationReport {
+        let crash = invocation.payload.as_ref() == b"\"crash\"";
+        let outcome = if crash {
+            InvocationOutcome::PlatformError {
+                error_type: "Runtime.ExitError".into(),
+                message: "Runtime exited with error: exit status 1".into(),
+            }
+        } else {
+            let body = format!(
+                "{{\"env\":\"{}\",\"event\":{},\"memory\":\"{}\"}}",
+                self.id,
+                String::from_utf8_lossy(&invocation.payload),
+                self.spec.variables["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
+            );
+            InvocationOutcome::Response {
+                body: Bytes::from(body),
+                content_type: None,
+            }
+        };
+        InvocationReport {
+            outcome,
+            duration: Duration::from_millis(1),
+            init_duration: None,
+            max_memory_used_mb: 1,
+            log: format!("START RequestId: {}", invocation.request_id),
+            reusable: !crash,
+        }
+    }
+
+    async fn shutdown(&self) {
+        self.shut_down.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Default)]
+struct ScriptedSandbox {
+    created: AtomicUsize,
+    shut_down: Arc<AtomicUsize>,
+    specs: Mutex<Vec<EnvironmentSpec>>,
+}
+
+#[async_trait]
+impl Sandbox for ScriptedSandbox {
+    async fn create(
+        &self,
+        spec: EnvironmentSpec,
+        _logs: Arc<dyn LogSink>,
+    ) -> Result<Arc<dyn Environment>, SandboxError> {
+        let n = self.created.fetch_add(1, Ordering::SeqCst);
+        self.specs.lock().expect("lock").push(spec.clone());
+        Ok(Arc::new(EchoEnvironment {
+            id: format!("env-{n}"),
+            spec,
+            shut_down: Arc::clone(&self.shut_down),
+        }))
+    }
+}
+
+struct NoLogs;
+impl LogSink for NoLogs {
+    fn write(&self, _: &str, _: &str, _: SystemTime, _: &str) {}
+}
+
+struct Setup {
+    scheduler: Scheduler,
+    sandbox: Arc<ScriptedSandbox>,
+    meta: Arc<MemoryMetadataStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn zip() -> Vec<u8> {
+    use std::io::Write as _;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file(
+        "bootstrap",
+        zip::write::SimpleFileOptions::default().unix_permissions(0o755),
+    )
+    .expect("entry");
+    w.write_all(b"#!/bin/sh\n").expect("write");
+    w.finish().expect("finish").into_inner()
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = Arc::new(MemoryMetadataStore::default());
+    let blobs = Arc::new(MemoryBlobStore::default());
+    let sandbox = Arc::new(ScriptedSandbox::default());
+    let id = blobs.put(Bytes::from(zip())).await.expect("put");
+    let name = FunctionName::new("echo").expect("name");
+    let settings = SettingsInput {
+        runtime: Some("provided.al2023".into()),
+        handler: Some("bootstrap".into()),
+        role: Some("arn:aws:iam::000000000000:role/r".into()),
+        ..SettingsInput::default()
+    }
+    .for_create(&name)
+    .expect("settings");
+    let function = Function {
+        name,
+        settings,
+        code: CodeRef {
+            sha256_hex: id.as_hex().to_owned(),
+            size: 1,
+            unzipped_size: 1,
+        },
+        state: FunctionState::Active,
+        revision_id: "r1".into(),
+        last_modified: chrono::Utc::now(),
+    };
+    meta.create_function(&function, &Default::default())
+        .await
+        .expect("create");
+    let scheduler = Scheduler::new(
+        SchedulerConfig {
+            code_root: dir.path().join("code"),
+            account: AccountContext::default(),
+        },
+        meta.clone(),
+        blobs,
+        sandbox.clone(),
+        Arc::new(NoLogs),
+    )
+    .expect("scheduler");
+    Setup {
+        scheduler,
+        sandbox,
+        meta,
+        _dir: dir,
+    }
+}
+
+fn request(name: &str, payload: &str) -> InvocationRequest {
+    InvocationRequest {
+        function: FunctionRef::parse(name).expect("ref"),
+        payload: Bytes::from(payload.to_owned()),
+        invocation_type: InvocationType::RequestResponse,
+        log_tail: true,
+        client_context: None,
+        request_id: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+fn env_of(result: &nimbus_core::invoke::InvocationResult) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&result.payload).expect("json");
+    v["env"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn warm_environments_are_reused_and_crashed_ones_replaced() {
+    let s = setup().await;
+    let first = s
+        .scheduler
+        .invoke(request("echo", "1"))
+        .await
+        .expect("invoke");
+    let second = s
+        .scheduler
+        .invoke(request("echo", "2"))
+        .await
+        .expect("invoke");
+    assert_eq!(
+        env_of(&first),
+        env_of(&second),
+        "the warm environment is reused"
+    );
+    assert!(first.log_result.is_some());
+
+    let crashed = s
+        .scheduler
+        .invoke(request("echo", "\"crash\""))
+        .await
+        .expect("invoke");
+    assert_eq!(crashed.function_error.as_deref(), Some("Unhandled"));
+    let after = s
+        .scheduler
+        .invoke(request("echo", "3"))
+        .await
+        .expect("invoke");
+    assert_ne!(
+        env_of(&after),
+        env_of(&first),
+        "a crashed environment is not reused"
+    );
+    assert_eq!(s.sandbox.created.load(Ordering::SeqCst), 2);
+
+    // The code was unpacked for the environment and the spec carries Lambda's variables.
+    let spec = s.sandbox.specs.lock().expect("lock")[0].clone();
+    assert!(spec.code_dir.join("bootstrap").is_file());
+    assert_eq!(spec.variables["AWS_LAMBDA_FUNCTION_NAME"], "echo");
+    assert_eq!(spec.variables["_HANDLER"], "bootstrap");
+    assert!(spec.log_stream.contains("[$LATEST]"));
+}
+
+#[tokio::test]
+async fn concurrent_invokes_get_separate_environments() {
+    let s = Arc::new(setup().await);
+    let tasks: Vec<_> = (0..5)
+        .map(|i| {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move { s.scheduler.invoke(request("echo", &i.to_string())).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("join").expect("invoke");
+    }
+    let created = s.sandbox.created.load(Ordering::SeqCst);
+    assert!((1..=5).contains(&created));
+}
+
+#[tokio::test]
+async fn an_update_retires_old_environments() {
+    let s = setup().await;
+    let before = s
+        .scheduler
+        .invoke(request("echo", "1"))
+        .await
+        .expect("invoke");
+    let name = FunctionName::new("echo").expect("name");
+    let mut f = s
+        .meta
+        .get_function(&name)
+        .await
+        .expect("get")
+        .expect("exists");
+    f.settings.memory_mb = 512;
+    f.revision_id = "r2".into();
+    s.meta.update_function(&f, "r1").await.expect("update");
+    let after = s
+        .scheduler
+        .invoke(request("echo", "1"))
+        .await
+        .expect("invoke");
+    assert_ne!(env_of(&before), env_of(&after));
+    let v: serde_json::Value = serde_json::from_slice(&after.payload).expect("json");
+    assert_eq!(
+        v["memory"], "512",
+        "the new environment has the new settings"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        s.sandbox.shut_down.load(Ordering::SeqCst),
+        1,
+        "the old one was shut down"
+    );
+}
+
+#[tokio::test]
+async fn unknown_functions_and_async_invokes_are_refused() {
+    let s = setup().await;
+    let err = s
+        .scheduler
+        .invoke(request("nope", "1"))
+        .await
+        .expect_err("unknown");
+    assert_eq!(err.error_type(), "ResourceNotFoundException");
+    let err = s
+        .scheduler
+        .invoke(request("echo:7", "1"))
+        .await
+        .expect_err("no versions yet");
+    assert_eq!(err.error_type(), "ResourceNotFoundException");
+    let mut event = request("echo", "1");
+    event.invocation_type = InvocationType::Event;
+    let err = s.scheduler.invoke(event).await.expect_err("async later");
+    assert_eq!(err.error_type(), "InvalidParameterValueException");
+    let mut dry = request("echo", "1");
+    dry.invocation_type = InvocationType::DryRun;
+    s.scheduler.invoke(dry).await.expect("dry run");
+    assert_eq!(s.sandbox.created.load(Ordering::SeqCst), 0);
+}
