@@ -41,9 +41,13 @@ impl RawClient {
         }
     }
 
-    async fn post(&mut self, path: &str, extra: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    async fn post(&mut self, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        self.request("POST", path, body).await
+    }
+
+    async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\n{extra}Content-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
             self.host,
             body.len()
         );
@@ -142,7 +146,7 @@ async fn create(client: &mut RawClient, name: &str, runtime: &str, handler: &str
         "Code": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(zip)},
     });
     let (status, out) = client
-        .post("/2015-03-31/functions", "", body.to_string().as_bytes())
+        .post("/2015-03-31/functions", body.to_string().as_bytes())
         .await;
     assert_eq!(
         status,
@@ -155,41 +159,16 @@ async fn create(client: &mut RawClient, name: &str, runtime: &str, handler: &str
 /// Change the function so its next invoke needs a new environment.
 async fn touch(client: &mut RawClient, name: &str, i: usize) {
     let body = serde_json::json!({"Environment": {"Variables": {"ROUND": i.to_string()}}});
-    let head_path = format!("/2015-03-31/functions/{name}/configuration");
-    // The raw client only speaks POST; a PUT is the same bytes with another verb.
-    let head = format!(
-        "PUT {head_path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
-        client.host,
-        body.to_string().len()
+    let path = format!("/2015-03-31/functions/{name}/configuration");
+    let (status, out) = client
+        .request("PUT", &path, body.to_string().as_bytes())
+        .await;
+    assert_eq!(
+        status,
+        200,
+        "update {name}: {}",
+        String::from_utf8_lossy(&out)
     );
-    client
-        .writer
-        .write_all(head.as_bytes())
-        .await
-        .expect("write");
-    client
-        .writer
-        .write_all(body.to_string().as_bytes())
-        .await
-        .expect("write");
-    let mut line = String::new();
-    let mut length = 0;
-    client.reader.read_line(&mut line).await.expect("status");
-    loop {
-        line.clear();
-        client.reader.read_line(&mut line).await.expect("header");
-        let t = line.trim_end();
-        if t.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = t.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut sink = vec![0; length];
-    client.reader.read_exact(&mut sink).await.expect("body");
 }
 
 fn spawn_direct(program: &str, args: &[&str], rounds: usize) -> Vec<Duration> {
@@ -244,18 +223,18 @@ fn main() {
         create(&mut api, "echo", "provided.al2023", "echo", &zip_of(&[("bootstrap", &bootstrap_bytes, 0o755)])).await;
         let path = "/2015-03-31/functions/echo/invocations";
         for _ in 0..500 {
-            bare.post("/echo", "", payload).await;
-            let (status, body) = api.post(path, "", payload).await;
+            bare.post("/echo", payload).await;
+            let (status, body) = api.post(path, payload).await;
             assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         }
         let (mut base, mut warm) = (Vec::with_capacity(warm_n), Vec::with_capacity(warm_n));
         // Interleaved, so that background noise lands on both sides alike.
         for _ in 0..warm_n {
             let t = Instant::now();
-            bare.post("/echo", "", payload).await;
+            bare.post("/echo", payload).await;
             base.push(t.elapsed());
             let t = Instant::now();
-            api.post(path, "", payload).await;
+            api.post(path, payload).await;
             warm.push(t.elapsed());
         }
         base.sort();
@@ -274,7 +253,7 @@ fn main() {
             for i in 0..cold_n {
                 touch(&mut api, name, i).await;
                 let t = Instant::now();
-                let (status, body) = api.post(&path, "", payload).await;
+                let (status, body) = api.post(&path, payload).await;
                 samples.push(t.elapsed());
                 assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
             }

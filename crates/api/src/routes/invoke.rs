@@ -96,7 +96,12 @@ pub(crate) async fn invoke(
         }
     };
     let client_context = client_context(&headers)?;
-    let payload = read_limited(&headers, body, SYNC_PAYLOAD_MAX, "InvokeFunction").await?;
+    let mut payload = read_limited(&headers, body, SYNC_PAYLOAD_MAX, "InvokeFunction").await?;
+    if payload.is_empty() {
+        // An invoke without a payload delivers `{}`, as Lambda does; runtimes parse the event
+        // as JSON and would fail on an empty body.
+        payload = bytes::Bytes::from_static(b"{}");
+    }
     let result = api
         .invoker
         .invoke(InvocationRequest {

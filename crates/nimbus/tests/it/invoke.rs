@@ -369,3 +369,135 @@ async fn payload_limits_and_invocation_types() {
         .expect_err("unknown");
     assert_eq!(error_of(&err), ("ResourceNotFoundException".into(), 404));
 }
+
+#[tokio::test]
+async fn client_context_reaches_the_handler() {
+    let h = Harness::start().await;
+    deploy(
+        &h,
+        "ctx",
+        Runtime::Nodejs20x,
+        "index.handler",
+        &[(
+            "index.js",
+            b"exports.handler = async (event, context) => ({ custom: context.clientContext && context.clientContext.custom });\n",
+            0o644,
+        )],
+    )
+    .await;
+    let context = base64::engine::general_purpose::STANDARD
+        .encode(r#"{"custom":{"tenant":"blue"},"client":{},"env":{}}"#);
+    let out = h
+        .client()
+        .invoke()
+        .function_name("ctx")
+        .client_context(context)
+        .send()
+        .await
+        .expect("invoke");
+    let body: serde_json::Value =
+        serde_json::from_slice(out.payload().map(|b| b.as_ref()).unwrap_or_default())
+            .expect("json");
+    assert_eq!(body["custom"]["tenant"], "blue", "{body}");
+}
+
+/// A function built on AWS's own Rust runtime client (`lambda_runtime`), deployed as a
+/// `provided.al2023` bootstrap and invoked through the SDK.
+#[tokio::test]
+async fn official_rust_runtime_client() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "nimbus-sandbox",
+            "--example",
+            "echo_runtime",
+        ])
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "build the lambda_runtime example");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let binary = std::fs::read(target.join("debug/examples/echo_runtime")).expect("binary");
+    let h = Harness::start().await;
+    deploy(
+        &h,
+        "rusty",
+        Runtime::Providedal2023,
+        "bootstrap",
+        &[("bootstrap", &binary, 0o755)],
+    )
+    .await;
+    let (out, error, log) = invoke(&h, "rusty", r#"{"hello":"rust"}"#).await;
+    assert_eq!(error, None, "{out} {log}");
+    assert!(out.to_string().contains("rust"), "{out}");
+}
+
+#[tokio::test]
+async fn a_runtime_without_its_interpreter_is_refused_at_create() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    let config =
+        nimbus::server::ServerConfig::new(root.path().join("data"), "us-east-1", "000000000000")
+            .expect("config")
+            .with_interpreters(&["python3.13=/nonexistent/python3.13".to_owned()])
+            .expect("interpreters");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(nimbus::server::serve(listener, config, async {
+        let _ = stopped.await;
+    }));
+    let client = {
+        use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+        aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::new("a", "b", None, None, "t"))
+                .endpoint_url(&endpoint)
+                .build(),
+        )
+    };
+    let mut err = None;
+    for _ in 0..100 {
+        match client
+            .create_function()
+            .function_name("py313")
+            .runtime(Runtime::Python313)
+            .handler("app.handler")
+            .role(ROLE)
+            .code(
+                FunctionCode::builder()
+                    .zip_file(Blob::new(zip_of(&[("app.py", b"", 0o644)])))
+                    .build(),
+            )
+            .send()
+            .await
+        {
+            Err(e) if e.raw_response().is_none() => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => {
+                err = other.err();
+                break;
+            }
+        }
+    }
+    let err = err.expect("refused");
+    let (code, status) = error_of(&err);
+    assert_eq!(
+        (code.as_str(), status),
+        ("InvalidParameterValueException", 400)
+    );
+    let message = aws_sdk_lambda::error::ProvideErrorMetadata::message(&err)
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("/nonexistent/python3.13"), "{message}");
+    let _ = stop.send(());
+    server.await.expect("join").expect("server");
+}
