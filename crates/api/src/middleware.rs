@@ -62,15 +62,13 @@ pub async fn aws_request(
         .get("x-amzn-ErrorType")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info!(
-        target: "nimbus::access",
-        request_id,
-        %method,
-        path,
-        status,
-        error_type,
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    // Successful requests are logged at debug: at tens of thousands of invokes a second, a
+    // line each would cost more than the invoke itself. Refusals and failures stay visible.
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status < 400 {
+        tracing::debug!(target: "nimbus::access", request_id, %method, path, status, elapsed_ms, "request");
+    } else {
+        tracing::info!(target: "nimbus::access", request_id, %method, path, status, error_type, elapsed_ms, "request");
+    }
     response
 }

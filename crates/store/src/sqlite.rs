@@ -14,7 +14,7 @@
 //! by the numbered [`MIGRATIONS`]. A database written by a newer binary is refused rather than
 //! guessed at.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -71,6 +71,11 @@ pub struct UnsupportedSchemaVersion {
 #[derive(Debug, Clone)]
 pub struct SqliteMetadataStore {
     conn: Arc<Mutex<Connection>>,
+    /// Functions by name, as last read or written. Every invoke reads its function, so this
+    /// keeps SQLite and JSON decoding off the hot path. It stays coherent because this store is
+    /// the database's only writer (the server locks its data directory) and the cache changes
+    /// only while the connection lock is held, in the same order as the database.
+    cache: Arc<Mutex<HashMap<String, Function>>>,
 }
 
 impl SqliteMetadataStore {
@@ -89,6 +94,7 @@ impl SqliteMetadataStore {
         tracing::debug!(path = %path.display(), version = Self::SCHEMA_VERSION, "opened metadata store");
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            cache: Arc::default(),
         })
     }
 
@@ -229,6 +235,7 @@ impl MetadataStore for SqliteMetadataStore {
     ) -> Result<(), StoreError> {
         let row = Row::encode(function)?;
         let tags = tags.clone();
+        let (cache, function) = (Arc::clone(&self.cache), function.clone());
         self.with_conn(move |conn| {
             let tx = write_tx(conn)?;
             let at = now();
@@ -261,13 +268,19 @@ impl MetadataStore for SqliteMetadataStore {
                         .map_err(StoreError::backend)?;
                 }
             }
-            tx.commit().map_err(StoreError::backend)
+            tx.commit().map_err(StoreError::backend)?;
+            lock(&cache).insert(function.name.as_str().to_owned(), function);
+            Ok(())
         })
         .await
     }
 
     async fn get_function(&self, name: &FunctionName) -> Result<Option<Function>, StoreError> {
+        if let Some(hit) = lock(&self.cache).get(name.as_str()) {
+            return Ok(Some(hit.clone()));
+        }
         let name = name.as_str().to_owned();
+        let cache = Arc::clone(&self.cache);
         self.with_conn(move |conn| {
             let body: Option<String> = conn
                 .query_row(
@@ -277,7 +290,11 @@ impl MetadataStore for SqliteMetadataStore {
                 )
                 .optional()
                 .map_err(StoreError::backend)?;
-            body.as_deref().map(decode).transpose()
+            let function = body.as_deref().map(decode).transpose()?;
+            if let Some(f) = &function {
+                lock(&cache).insert(name, f.clone());
+            }
+            Ok(function)
         })
         .await
     }
@@ -323,6 +340,7 @@ impl MetadataStore for SqliteMetadataStore {
     ) -> Result<(), StoreError> {
         let row = Row::encode(function)?;
         let expected = expected_revision.to_owned();
+        let (cache, function) = (Arc::clone(&self.cache), function.clone());
         self.with_conn(move |conn| {
             let tx = write_tx(conn)?;
             // Read and write under the same write lock: nothing can slip in between the check
@@ -354,13 +372,16 @@ impl MetadataStore for SqliteMetadataStore {
                 ],
             )
             .map_err(StoreError::backend)?;
-            tx.commit().map_err(StoreError::backend)
+            tx.commit().map_err(StoreError::backend)?;
+            lock(&cache).insert(function.name.as_str().to_owned(), function);
+            Ok(())
         })
         .await
     }
 
     async fn delete_function(&self, name: &FunctionName) -> Result<(), StoreError> {
         let name = name.as_str().to_owned();
+        let cache = Arc::clone(&self.cache);
         self.with_conn(move |conn| {
             let tx = write_tx(conn)?;
             // Tags go with the row through `ON DELETE CASCADE`.
@@ -370,7 +391,9 @@ impl MetadataStore for SqliteMetadataStore {
             if deleted == 0 {
                 return Err(StoreError::NotFound);
             }
-            tx.commit().map_err(StoreError::backend)
+            tx.commit().map_err(StoreError::backend)?;
+            lock(&cache).remove(&name);
+            Ok(())
         })
         .await
     }
@@ -470,4 +493,8 @@ impl MetadataStore for SqliteMetadataStore {
         })
         .await
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -189,6 +189,9 @@ async fn a_corrupt_record_is_a_backend_error() {
             [],
         )
         .expect("corrupt the row");
+    // The store caches what it wrote, so damage done behind its back shows at the next open.
+    drop(store);
+    let store = SqliteMetadataStore::open(&path).expect("reopen");
 
     let err = store
         .get_function(&name("mangled"))
