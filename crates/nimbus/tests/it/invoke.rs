@@ -501,3 +501,77 @@ async fn a_runtime_without_its_interpreter_is_refused_at_create() {
     let _ = stop.send(());
     server.await.expect("join").expect("server");
 }
+
+#[tokio::test]
+async fn init_errors_have_lambda_error_types() {
+    let h = Harness::start().await;
+    // (function, runtime, handler, file, source, expected errorType)
+    type Case = (
+        &'static str,
+        Runtime,
+        &'static str,
+        &'static str,
+        &'static [u8],
+        &'static str,
+    );
+    let cases: [Case; 5] = [
+        (
+            "py-syntax",
+            Runtime::Python312,
+            "app.handler",
+            "app.py",
+            b"def handler(:\n",
+            "Runtime.UserCodeSyntaxError",
+        ),
+        (
+            "py-missing-fn",
+            Runtime::Python312,
+            "app.nothere",
+            "app.py",
+            b"x = 1\n",
+            "Runtime.HandlerNotFound",
+        ),
+        (
+            "node-missing",
+            Runtime::Nodejs20x,
+            "gone.handler",
+            "index.js",
+            b"",
+            "Runtime.ImportModuleError",
+        ),
+        (
+            "node-syntax",
+            Runtime::Nodejs20x,
+            "index.handler",
+            "index.js",
+            b"exports.handler = (;\n",
+            "Runtime.UserCodeSyntaxError",
+        ),
+        (
+            "node-not-fn",
+            Runtime::Nodejs20x,
+            "index.handler",
+            "index.js",
+            b"exports.handler = 42;\n",
+            "Runtime.HandlerNotFound",
+        ),
+    ];
+    for (name, runtime, handler, file, source, expected) in cases {
+        deploy(&h, name, runtime, handler, &[(file, source, 0o644)]).await;
+        let (body, error, _) = invoke(&h, name, "{}").await;
+        assert_eq!(error.as_deref(), Some("Unhandled"), "{name}");
+        assert_eq!(body["errorType"], expected, "{name}: {body}");
+    }
+    // A provided function without an executable bootstrap.
+    deploy(
+        &h,
+        "no-bootstrap",
+        Runtime::Providedal2023,
+        "x",
+        &[("readme.txt", b"hi", 0o644)],
+    )
+    .await;
+    let (body, error, _) = invoke(&h, "no-bootstrap", "{}").await;
+    assert_eq!(error.as_deref(), Some("Unhandled"));
+    assert_eq!(body["errorType"], "Runtime.InvalidEntrypoint", "{body}");
+}
