@@ -62,6 +62,12 @@ pub trait Invoke: Send + Sync + 'static {
         Ok(())
     }
 
+    /// A function was updated or deleted: its idle environments run outdated code or settings
+    /// and are stopped now rather than when next looked at.
+    async fn retire(&self, function: &crate::names::FunctionName) {
+        let _ = function;
+    }
+
     /// Run one invocation to completion (sync) or accept it (async/dry run).
     async fn invoke(&self, request: InvocationRequest) -> Result<InvocationResult, ServiceError>;
 }

@@ -124,6 +124,12 @@ impl Invoke for Scheduler {
             .map_err(ServiceError::InvalidParameterValue)
     }
 
+    async fn retire(&self, function: &nimbus_core::FunctionName) {
+        for env in self.pool.drain(Some(function.as_str())) {
+            env.shutdown().await;
+        }
+    }
+
     async fn invoke(&self, request: InvocationRequest) -> Result<InvocationResult, ServiceError> {
         let function = self.resolve(&request).await?;
         match request.invocation_type {

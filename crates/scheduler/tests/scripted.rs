@@ -302,3 +302,26 @@ async fn unknown_functions_and_async_invokes_are_refused() {
     s.scheduler.invoke(dry).await.expect("dry run");
     assert_eq!(s.sandbox.created.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn retiring_a_function_stops_its_idle_environments() {
+    let s = setup().await;
+    s.scheduler
+        .invoke(request("echo", "1"))
+        .await
+        .expect("invoke");
+    assert_eq!(s.sandbox.shut_down.load(Ordering::SeqCst), 0);
+    s.scheduler
+        .retire(&FunctionName::new("echo").expect("name"))
+        .await;
+    assert_eq!(s.sandbox.shut_down.load(Ordering::SeqCst), 1);
+    s.scheduler
+        .invoke(request("echo", "2"))
+        .await
+        .expect("invoke");
+    assert_eq!(
+        s.sandbox.created.load(Ordering::SeqCst),
+        2,
+        "a new environment after retiring"
+    );
+}

@@ -365,6 +365,7 @@ pub(crate) async fn update_code(
     })
     .await?;
     tracing::info!(function = %name, sha256 = %updated.code.sha256_hex, "function code updated");
+    api.invoker.retire(&name).await;
     Ok(Json(FunctionConfiguration::of(&updated, &api.account)))
 }
 
@@ -404,6 +405,7 @@ pub(crate) async fn update_configuration(
     })
     .await?;
     tracing::info!(function = %name, "function configuration updated");
+    api.invoker.retire(&name).await;
     Ok(Json(FunctionConfiguration::of(&updated, &api.account)))
 }
 
@@ -423,6 +425,7 @@ pub(crate) async fn delete(
     match api.meta.delete_function(&name).await {
         Ok(()) => {
             tracing::info!(function = %name, "function deleted");
+            api.invoker.retire(&name).await;
             Ok(StatusCode::NO_CONTENT)
         }
         Err(StoreError::NotFound) => {
