@@ -335,7 +335,14 @@ impl Sandbox for LinuxSandbox {
         let mut attempt = 1;
         let started = loop {
             let retry_busy = attempt < SPAWN_ATTEMPTS;
-            match self.start(&spec, Arc::clone(&logs), retry_busy) {
+            // Creating the namespaces and spawning blocks for milliseconds: keep it off the
+            // async workers so other requests (and other cold starts) are not held up.
+            let (sandbox, job_spec, job_logs) = (self.clone(), spec.clone(), Arc::clone(&logs));
+            let outcome =
+                tokio::task::spawn_blocking(move || sandbox.start(&job_spec, job_logs, retry_busy))
+                    .await
+                    .map_err(|join| SandboxError::Setup(std::io::Error::other(join)))?;
+            match outcome {
                 Ok(started) => break started,
                 Err(StartError::Failed(error)) => return Err(error),
                 Err(StartError::Busy) => {
