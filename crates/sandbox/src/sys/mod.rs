@@ -181,3 +181,28 @@ pub fn spawn(spec: SpawnSpec, isolation: Isolation) -> io::Result<SandboxedProce
     }
     spawn::spawn(host, spec, isolation, host.cgroups.as_deref())
 }
+
+/// Entries of `dir` named `<pid>-<n>` whose supervisor pid no longer runs: what a crashed or
+/// killed Nimbus left behind (cgroups, `/tmp` directories). Its environments are already gone,
+/// killed by PDEATHSIG or their namespace's init.
+fn orphaned_entries(dir: &std::path::Path) -> Vec<std::fs::DirEntry> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.split_once('-'))
+                .and_then(|(p, _)| p.parse::<libc::pid_t>().ok())
+            else {
+                return false;
+            };
+            // SAFETY: signal 0 delivers nothing; it only asks whether the pid exists.
+            let signalled = unsafe { libc::kill(pid, 0) };
+            signalled < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        })
+        .collect()
+}

@@ -138,24 +138,8 @@ impl Rootfs {
 /// Delete `/tmp` directories of environments whose supervisor (the pid in the name
 /// `<pid>-<n>`) no longer runs. Best effort.
 fn remove_stale_tmp(tmp_root: &Path) {
-    let Ok(entries) = fs::read_dir(tmp_root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.split_once('-'))
-            .and_then(|(p, _)| p.parse::<libc::pid_t>().ok())
-        else {
-            continue;
-        };
-        // SAFETY: signal 0 only checks whether the pid exists.
-        let dead = unsafe { libc::kill(pid, 0) } < 0
-            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if dead {
-            let _ = fs::remove_dir_all(entry.path());
-        }
+    for entry in super::orphaned_entries(tmp_root) {
+        let _ = fs::remove_dir_all(entry.path());
     }
 }
 

@@ -218,22 +218,8 @@ pub(super) fn rmdir_retry(dir: &Path, limit: Duration) -> io::Result<()> {
 /// `<pid>-<n>`; a dead pid means PDEATHSIG already killed that supervisor's environments, so
 /// only stragglers are killed and the directories removed. Best effort.
 pub(super) fn clean_stale(base: &Path) {
-    let Ok(entries) = fs::read_dir(base) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.split_once('-'))
-            .and_then(|(p, _)| p.parse::<libc::pid_t>().ok())
-        else {
-            continue;
-        };
-        // SAFETY: signal 0 only checks for existence.
-        let alive = unsafe { libc::kill(pid, 0) } == 0
-            || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
-        if !alive && entry.path().is_dir() {
+    for entry in super::orphaned_entries(base) {
+        if entry.path().is_dir() {
             kill_procs(&entry.path());
             let _ = rmdir_retry(&entry.path(), Duration::from_millis(50));
         }
