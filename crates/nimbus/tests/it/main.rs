@@ -6,6 +6,7 @@ mod cli;
 mod functions;
 mod invoke;
 mod isolation;
+mod logs;
 mod malicious;
 mod persistence;
 mod support;
