@@ -52,8 +52,6 @@ pub struct Invocation {
     pub request_id: String,
     /// The event bytes.
     pub payload: Bytes,
-    /// When the invocation times out (`Lambda-Runtime-Deadline-Ms`).
-    pub deadline: SystemTime,
     /// The ARN as invoked (`Lambda-Runtime-Invoked-Function-Arn`).
     pub invoked_function_arn: String,
     /// X-Ray header (`Lambda-Runtime-Trace-Id`).

@@ -7,7 +7,7 @@
 //! out-of-memory kill or failed Init leaves the environment dead (`reusable == false`).
 //!
 //! The deadline is `spec.timeout` from the moment the event is handed over (after Init, as on
-//! Lambda), and `Lambda-Runtime-Deadline-Ms` says the same; `Invocation::deadline` is not used,
+//! Lambda), and `Lambda-Runtime-Deadline-Ms` says the same,
 //! so time an invocation spent queued or waiting for Init never shortens its run.
 
 pub(crate) mod process;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -157,11 +157,9 @@ impl Invoke for Scheduler {
                 .qualified_function_arn(&function.name, &q.to_string()),
             None => self.account.function_arn(&function.name),
         };
-        let timeout = Duration::from_secs(u64::from(function.settings.timeout_s));
         let invocation = Invocation {
             request_id: request.request_id.clone(),
             payload: request.payload,
-            deadline: SystemTime::now() + timeout,
             invoked_function_arn,
             trace_id: trace_id(),
             client_context: request.client_context,
@@ -232,6 +230,7 @@ fn trace_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn report(outcome: InvocationOutcome, log: &str) -> InvocationReport {
         InvocationReport {

@@ -182,7 +182,6 @@ pub(crate) fn invocation(payload: &str) -> Invocation {
     Invocation {
         request_id: uuid::Uuid::new_v4().to_string(),
         payload: Bytes::copy_from_slice(payload.as_bytes()),
-        deadline: SystemTime::now() + Duration::from_secs(60),
         invoked_function_arn: "arn:aws:lambda:us-east-1:123456789012:function:test-fn".to_owned(),
         trace_id: "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
             .to_owned(),
