@@ -13,6 +13,32 @@ use crate::store::{BlobId, BlobStore, FunctionPage, MetadataStore};
 
 type Entry = (Function, BTreeMap<String, String>);
 
+/// A valid `provided.al2023` function named `name` whose code is the blob `sha256_hex`, with
+/// Lambda's defaults; tests change the fields they care about.
+pub fn function(name: &str, sha256_hex: &str) -> Function {
+    let name = FunctionName::new(name).expect("test function names are valid");
+    let settings = crate::validate::SettingsInput {
+        runtime: Some("provided.al2023".into()),
+        handler: Some("bootstrap".into()),
+        role: Some("arn:aws:iam::000000000000:role/r".into()),
+        ..Default::default()
+    }
+    .for_create(&name)
+    .expect("the test settings are valid");
+    Function {
+        name,
+        settings,
+        code: crate::function::CodeRef {
+            sha256_hex: sha256_hex.to_owned(),
+            size: 1,
+            unzipped_size: 1,
+        },
+        state: crate::function::FunctionState::Active,
+        revision_id: "r1".into(),
+        last_modified: chrono::Utc::now(),
+    }
+}
+
 /// [`MetadataStore`] in a map.
 #[derive(Debug, Default)]
 pub struct MemoryMetadataStore {

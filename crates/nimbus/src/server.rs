@@ -378,40 +378,6 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static
 mod tests {
     use super::*;
     use nimbus_core::fake::{MemoryBlobStore, MemoryMetadataStore};
-    use nimbus_core::{
-        Architecture, CodeRef, Function, FunctionName, FunctionSettings, FunctionState,
-        LoggingConfig, Runtime, TracingMode,
-    };
-
-    fn function_with_code(name: &str, sha256_hex: &str) -> Function {
-        let name = FunctionName::new(name).expect("name");
-        Function {
-            settings: FunctionSettings {
-                runtime: Runtime::parse("provided.al2023").expect("runtime"),
-                handler: "bootstrap".into(),
-                role: "arn:aws:iam::000000000000:role/r".into(),
-                description: String::new(),
-                timeout_s: 3,
-                memory_mb: 128,
-                ephemeral_storage_mb: 512,
-                environment: Default::default(),
-                architecture: Architecture::X86_64,
-                tracing_mode: TracingMode::PassThrough,
-                dead_letter_target: None,
-                logging: LoggingConfig::default_for(&name),
-                layers: Vec::new(),
-            },
-            name,
-            code: CodeRef {
-                sha256_hex: sha256_hex.to_owned(),
-                size: 1,
-                unzipped_size: 1,
-            },
-            state: FunctionState::Active,
-            revision_id: "r1".into(),
-            last_modified: chrono::Utc::now(),
-        }
-    }
 
     #[tokio::test]
     async fn collection_removes_only_unreferenced_blobs_past_the_grace_period() {
@@ -419,9 +385,12 @@ mod tests {
         let blobs = MemoryBlobStore::default();
         let used = blobs.put(b"used".to_vec().into()).await.expect("put");
         let orphan = blobs.put(b"orphan".to_vec().into()).await.expect("put");
-        meta.create_function(&function_with_code("f", used.as_hex()), &Default::default())
-            .await
-            .expect("create");
+        meta.create_function(
+            &nimbus_core::fake::function("f", used.as_hex()),
+            &Default::default(),
+        )
+        .await
+        .expect("create");
 
         // Young blobs are spared, referenced or not (an upload may be committing right now).
         let removed = collect_blobs(&meta, &blobs, Duration::from_secs(60))

@@ -12,11 +12,7 @@ use nimbus_core::sandbox::{
     Environment, EnvironmentSpec, Invocation, InvocationOutcome, InvocationReport, LogSink,
     Sandbox, SandboxError,
 };
-use nimbus_core::validate::SettingsInput;
-use nimbus_core::{
-    AccountContext, BlobStore, CodeRef, Function, FunctionName, FunctionRef, FunctionState,
-    MetadataStore,
-};
+use nimbus_core::{AccountContext, BlobStore, FunctionName, FunctionRef, MetadataStore};
 use nimbus_scheduler::{Scheduler, SchedulerConfig};
 
 /// An environment that echoes the event and, when the event says "crash", dies.
@@ -120,27 +116,7 @@ async fn setup() -> Setup {
     let blobs = Arc::new(MemoryBlobStore::default());
     let sandbox = Arc::new(ScriptedSandbox::default());
     let id = blobs.put(Bytes::from(zip())).await.expect("put");
-    let name = FunctionName::new("echo").expect("name");
-    let settings = SettingsInput {
-        runtime: Some("provided.al2023".into()),
-        handler: Some("bootstrap".into()),
-        role: Some("arn:aws:iam::000000000000:role/r".into()),
-        ..SettingsInput::default()
-    }
-    .for_create(&name)
-    .expect("settings");
-    let function = Function {
-        name,
-        settings,
-        code: CodeRef {
-            sha256_hex: id.as_hex().to_owned(),
-            size: 1,
-            unzipped_size: 1,
-        },
-        state: FunctionState::Active,
-        revision_id: "r1".into(),
-        last_modified: chrono::Utc::now(),
-    };
+    let function = nimbus_core::fake::function("echo", id.as_hex());
     meta.create_function(&function, &Default::default())
         .await
         .expect("create");

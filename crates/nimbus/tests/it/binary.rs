@@ -54,14 +54,7 @@ impl ServerProcess {
     }
 
     fn client(&self) -> aws_sdk_lambda::Client {
-        use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
-        let config = aws_sdk_lambda::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
-            .endpoint_url(&self.endpoint)
-            .build();
-        aws_sdk_lambda::Client::from_conf(config)
+        crate::support::sdk_client(&self.endpoint, "eu-west-1")
     }
 
     fn signal(&self, signal: &str) {

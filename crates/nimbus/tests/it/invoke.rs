@@ -452,17 +452,7 @@ async fn a_runtime_without_its_interpreter_is_refused_at_create() {
     let server = tokio::spawn(nimbus::server::serve(listener, config, async {
         let _ = stopped.await;
     }));
-    let client = {
-        use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
-        aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new("a", "b", None, None, "t"))
-                .endpoint_url(&endpoint)
-                .build(),
-        )
-    };
+    let client = crate::support::sdk_client(&endpoint, "us-east-1");
     let mut err = None;
     for _ in 0..100 {
         match client

@@ -70,20 +70,7 @@ impl TestServer {
 
     /// An SDK client pointed at this server, with retries off so errors surface at once.
     pub(crate) fn client(&self) -> aws_sdk_lambda::Client {
-        let config = aws_sdk_lambda::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                "AKIDNIMBUSTEST",
-                "secret",
-                None,
-                None,
-                "test",
-            ))
-            .endpoint_url(&self.endpoint)
-            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
-            .build();
-        aws_sdk_lambda::Client::from_conf(config)
+        sdk_client(&self.endpoint, "us-east-1")
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -97,6 +84,25 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// The official SDK's client for `endpoint` in `region`, signing with test credentials, with
+/// retries off so errors surface at once.
+pub(crate) fn sdk_client(endpoint: &str, region: &str) -> aws_sdk_lambda::Client {
+    let config = aws_sdk_lambda::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(
+            "AKIDNIMBUSTEST",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_lambda::Client::from_conf(config)
 }
 
 /// A temporary directory with a server over `<dir>/data`.

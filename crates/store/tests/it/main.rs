@@ -9,40 +9,21 @@ mod blobs;
 mod contract;
 mod sqlite;
 
-use nimbus_core::{
-    Architecture, CodeRef, Function, FunctionName, FunctionSettings, FunctionState, LoggingConfig,
-    Runtime, TracingMode,
-};
+use nimbus_core::{Function, FunctionName, Runtime};
 
 /// A valid function named `name` whose code is the blob `sha` of `size` bytes.
 pub(crate) fn function(name: &str, sha: &str, size: u64) -> Function {
-    let name = FunctionName::new(name).expect("test function names are valid");
-    Function {
-        settings: FunctionSettings {
-            runtime: Runtime::parse("python3.12").expect("python3.12 is supported"),
-            handler: "app.handler".to_owned(),
-            role: "arn:aws:iam::123456789012:role/test".to_owned(),
-            description: format!("test function {name}"),
-            timeout_s: 3,
-            memory_mb: 128,
-            ephemeral_storage_mb: 512,
-            environment: [("GREETING".to_owned(), "hello".to_owned())].into(),
-            architecture: Architecture::X86_64,
-            tracing_mode: TracingMode::PassThrough,
-            dead_letter_target: None,
-            logging: LoggingConfig::default_for(&name),
-            layers: Vec::new(),
-        },
-        name,
-        code: CodeRef {
-            sha256_hex: sha.to_owned(),
-            size,
-            unzipped_size: size * 2,
-        },
-        state: FunctionState::Active,
-        revision_id: uuid::Uuid::new_v4().to_string(),
-        last_modified: chrono::Utc::now(),
-    }
+    // Non-default settings, so a round trip through the store has something to lose.
+    let mut f = nimbus_core::fake::function(name, sha);
+    f.settings.runtime = Runtime::parse("python3.12").expect("python3.12 is supported");
+    f.settings.handler = "app.handler".to_owned();
+    f.settings.role = "arn:aws:iam::123456789012:role/test".to_owned();
+    f.settings.description = format!("test function {name}");
+    f.settings.environment = [("GREETING".to_owned(), "hello".to_owned())].into();
+    f.code.size = size;
+    f.code.unzipped_size = size * 2;
+    f.revision_id = uuid::Uuid::new_v4().to_string();
+    f
 }
 
 /// A 64-hex-digit digest made of one repeated digit, for functions whose code bytes don't matter.
