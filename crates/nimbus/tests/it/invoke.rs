@@ -253,28 +253,35 @@ async fn timeouts_and_crashes_replace_the_environment() {
         "app.handler",
         &[(
             "app.py",
-            b"import time, os\ndef handler(event, context):\n    if event.get('crash'):\n        os._exit(3)\n    if event.get('sleep'):\n        time.sleep(event['sleep'])\n    return os.getpid()\n",
+            b"import time, os, uuid\nENVIRONMENT = str(uuid.uuid4())\ndef handler(event, context):\n    if event.get('crash'):\n        os._exit(3)\n    if event.get('sleep'):\n        time.sleep(event['sleep'])\n    return ENVIRONMENT\n",
             0o644,
         )],
         |b| b.timeout(1),
     )
     .await;
-    let (pid, error, _) = invoke(&h, "slow", "{}").await;
+    // Each environment draws its own token at Init: equal tokens mean the same environment.
+    let (first, error, _) = invoke(&h, "slow", "{}").await;
     assert_eq!(error, None);
+    let (warm, _, _) = invoke(&h, "slow", "{}").await;
+    assert_eq!(warm, first, "a healthy environment is reused");
     let (body, error, log) = invoke(&h, "slow", r#"{"sleep": 5}"#).await;
     assert_eq!(error.as_deref(), Some("Unhandled"));
     let message = body["errorMessage"].as_str().unwrap_or_default();
     assert!(message.contains("Task timed out after 1.0"), "{body}");
     assert!(log.contains("Task timed out after"), "{log}");
-    let (after, error, _) = invoke(&h, "slow", "{}").await;
-    assert_eq!(error, None, "the next invoke gets a fresh environment");
-    let _ = (pid, after);
+    let (after_timeout, error, _) = invoke(&h, "slow", "{}").await;
+    assert_eq!(error, None);
+    assert_ne!(after_timeout, first, "a timed-out environment is replaced");
 
     let (body, error, _) = invoke(&h, "slow", r#"{"crash": true}"#).await;
     assert_eq!(error.as_deref(), Some("Unhandled"));
     assert_eq!(body["errorType"], "Runtime.ExitError", "{body}");
-    let (_, error, _) = invoke(&h, "slow", "{}").await;
+    let (after_crash, error, _) = invoke(&h, "slow", "{}").await;
     assert_eq!(error, None, "recovered after the crash");
+    assert_ne!(
+        after_crash, after_timeout,
+        "a crashed environment is replaced"
+    );
 }
 
 #[tokio::test]
