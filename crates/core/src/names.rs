@@ -169,6 +169,25 @@ impl FunctionRef {
         }
     }
 
+    /// The ARN this reference names on this server: qualified when it carries a qualifier.
+    pub fn arn(&self, ctx: &AccountContext) -> String {
+        match &self.qualifier {
+            Some(q) => ctx.qualified_function_arn(&self.name, &q.to_string()),
+            None => ctx.function_arn(&self.name),
+        }
+    }
+
+    /// The name, if the reference means `$LATEST` of a function of this server; otherwise the
+    /// `ResourceNotFoundException` Lambda answers. Published versions and aliases do not exist
+    /// yet, so any other qualifier names nothing.
+    pub fn latest(&self, ctx: &AccountContext) -> Result<&FunctionName, ServiceError> {
+        if self.belongs_to(ctx) && matches!(self.qualifier, None | Some(Qualifier::Latest)) {
+            Ok(&self.name)
+        } else {
+            Err(ServiceError::function_not_found(&self.arn(ctx)))
+        }
+    }
+
     /// Whether a region and account in the reference, if any, are this server's.
     pub fn belongs_to(&self, ctx: &AccountContext) -> bool {
         self.region.as_deref().is_none_or(|r| r == ctx.region)
@@ -253,6 +272,29 @@ mod tests {
             let err = FunctionRef::parse(bad).expect_err(bad);
             assert_eq!(err.error_type(), "ValidationException", "{bad}");
         }
+    }
+
+    #[test]
+    fn only_latest_of_this_account_resolves_until_versions_exist() {
+        let ctx = AccountContext::default();
+        for ok in [
+            "f",
+            "f:$LATEST",
+            "arn:aws:lambda:us-east-1:000000000000:function:f",
+        ] {
+            let r = FunctionRef::parse(ok).expect("parse");
+            assert_eq!(r.latest(&ctx).map(FunctionName::as_str), Ok("f"), "{ok}");
+        }
+        let err = FunctionRef::parse("f:3")
+            .expect("parse")
+            .latest(&ctx)
+            .expect_err("version");
+        assert_eq!(
+            err.message(),
+            "Function not found: arn:aws:lambda:us-east-1:000000000000:function:f:3"
+        );
+        let other = FunctionRef::parse("111111111111:function:f").expect("parse");
+        assert!(other.latest(&ctx).is_err());
     }
 
     #[test]

@@ -11,9 +11,7 @@ use nimbus_core::invoke::{InvocationRequest, InvocationResult, InvocationType, I
 use nimbus_core::sandbox::{
     Environment, Invocation, InvocationOutcome, InvocationReport, LogSink, Sandbox, SandboxError,
 };
-use nimbus_core::{
-    AccountContext, BlobStore, Function, MetadataStore, Qualifier, Runtime, ServiceError,
-};
+use nimbus_core::{AccountContext, BlobStore, Function, MetadataStore, Runtime, ServiceError};
 
 use crate::code_cache::CodeCache;
 use crate::environment_spec::environment_spec;
@@ -69,21 +67,15 @@ impl Scheduler {
 
     async fn resolve(&self, request: &InvocationRequest) -> Result<Function, ServiceError> {
         let r = &request.function;
-        let arn = match &r.qualifier {
-            Some(q) => self.account.qualified_function_arn(&r.name, &q.to_string()),
-            None => self.account.function_arn(&r.name),
-        };
-        if !r.belongs_to(&self.account) || !matches!(r.qualifier, None | Some(Qualifier::Latest)) {
-            return Err(ServiceError::function_not_found(&arn));
-        }
+        let name = r.latest(&self.account)?;
         self.meta
-            .get_function(&r.name)
+            .get_function(name)
             .await
             .map_err(|err| {
                 tracing::error!(error = %err, "read function for invoke");
                 ServiceError::Service("An internal error occurred.".to_owned())
             })?
-            .ok_or_else(|| ServiceError::function_not_found(&arn))
+            .ok_or_else(|| ServiceError::function_not_found(&r.arn(&self.account)))
     }
 
     async fn environment(&self, function: &Function) -> Result<Arc<dyn Environment>, ServiceError> {
@@ -151,12 +143,7 @@ impl Invoke for Scheduler {
             InvocationType::RequestResponse => {}
         }
         let env = self.environment(&function).await?;
-        let invoked_function_arn = match &request.function.qualifier {
-            Some(q) => self
-                .account
-                .qualified_function_arn(&function.name, &q.to_string()),
-            None => self.account.function_arn(&function.name),
-        };
+        let invoked_function_arn = request.function.arn(&self.account);
         let invocation = Invocation {
             request_id: request.request_id.clone(),
             payload: request.payload,

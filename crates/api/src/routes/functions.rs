@@ -26,14 +26,7 @@ use crate::ApiState;
 /// Only `$LATEST` exists until versions arrive; any other qualifier names nothing.
 fn resolve(api: &ApiState, raw: &str, query: &QueryPairs) -> Result<FunctionName, ApiError> {
     let r = FunctionRef::parse(raw)?.with_qualifier_param(query.get("Qualifier"))?;
-    let arn = match &r.qualifier {
-        Some(q) => api.account.qualified_function_arn(&r.name, &q.to_string()),
-        None => api.account.function_arn(&r.name),
-    };
-    if !r.belongs_to(&api.account) || !matches!(r.qualifier, None | Some(Qualifier::Latest)) {
-        return Err(ServiceError::function_not_found(&arn).into());
-    }
-    Ok(r.name)
+    Ok(r.latest(&api.account)?.clone())
 }
 
 async fn load(api: &ApiState, name: &FunctionName) -> Result<Function, ApiError> {
