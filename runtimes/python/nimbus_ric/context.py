@@ -4,12 +4,11 @@ Note `memory_limit_in_mb` is the *string* from AWS_LAMBDA_FUNCTION_MEMORY_SIZE, 
 awslambdaric exposes it. Environment-derived values are read once at start-up (the runtime
 owns those variables) instead of on every invoke.
 """
-import json
-import logging
 import os
 import sys
 import time
 
+from . import jsonio, logs
 from .errors import FaultException
 
 _env = os.environ
@@ -23,7 +22,7 @@ _W3C_FIELDS = ("traceparent", "tracestate", "baggage")
 
 def _parse_json_header(value, name):
     try:
-        return json.loads(value)
+        return jsonio.loads(value)
     except Exception as e:
         raise FaultException(FaultException.LAMBDA_CONTEXT_UNMARSHAL_ERROR,
                              "Unable to parse {} JSON: {}".format(name, str(e)))
@@ -68,10 +67,17 @@ class LambdaContext(object):
         return dict(self._w3c_fields)
 
     def log(self, msg):
-        for handler in logging.getLogger().handlers:
-            if hasattr(handler, "log_sink"):
-                handler.log_sink.log(str(msg))
+        logging = sys.modules.get("logging")
+        if logging is None:  # not imported yet: the sink its root handler would write to
+            sink = logs.current_sink()
+            if sink is not None:
+                sink.log(str(msg))
                 return
+        else:
+            for handler in logging.getLogger().handlers:
+                if hasattr(handler, "log_sink"):
+                    handler.log_sink.log(str(msg))
+                    return
         sys.stdout.write(str(msg))
 
     def __repr__(self):

@@ -6,7 +6,6 @@ requestId is "". Stack traces omit the runtime's own leading frames so they star
 """
 import importlib
 import os
-import traceback
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 # Frames of the import machinery sit between our loader and the user's module body.
@@ -51,6 +50,8 @@ def extract_user_frames(tb):
     Plain tuples (not FrameSummary) on purpose: formatting them never adds the 3.11+ caret
     lines, so stackTrace entries look the same on every Python version, as with awslambdaric.
     """
+    import traceback  # only on the error path: it costs a cold start several milliseconds
+
     frames = [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(tb)]
     for i, frame in enumerate(frames):
         if not _is_runtime_frame(frame[0]):
@@ -60,6 +61,8 @@ def extract_user_frames(tb):
 
 def error_from_exception(exc, request_id=None, message=None):
     """(error body dict, xray cause dict) for an arbitrary exception."""
+    import traceback
+
     frames = extract_user_frames(exc.__traceback__)
     body = make_error(message if message else str(exc), type(exc).__name__,
                       traceback.format_list(frames), request_id)

@@ -11,14 +11,16 @@
 - If `_LAMBDA_TELEMETRY_LOG_FD` is set, records go to that fd as frames instead
   (4-byte type, 4-byte length, 8-byte µs timestamp, payload; big-endian).
 """
-import json
-import logging
 import os
 import sys
 import time
 
+from . import jsonio
+
 _request_id = None
 _tenant_id = None
+_sink = None
+_ERROR = 40  # logging.ERROR
 
 _JSON = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
 _LEVEL = {None: "", "TRACE": "DEBUG"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL"),
@@ -27,10 +29,6 @@ _DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 _TEXT_FRAME, _JSON_FRAME = 0xA55A0003, 0xA55A0002
 # awslambdaric only tags frames with the record's level when JSON or a log level is configured.
 _TYPED_FRAMES = _JSON or bool(_LEVEL)
-_RESERVED = frozenset((
-    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info",
-    "exc_text", "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated",
-    "thread", "threadName", "processName", "process", "aws_request_id", "tenant_id", "taskName"))
 
 
 def set_request(request_id, tenant_id=None):
@@ -84,59 +82,7 @@ class FramedTelemetryLogSink(object):
         self._file.write(header + (time.time_ns() // 1000).to_bytes(8, "big") + data)
 
     def log_error(self, lines):
-        self.log("\n".join(lines), logging.ERROR)
-
-
-class LambdaLoggerHandler(logging.Handler):
-    def __init__(self, log_sink):
-        logging.Handler.__init__(self)
-        self.log_sink = log_sink
-
-    def emit(self, record):
-        self.log_sink.log(self.format(record), record.levelno if _TYPED_FRAMES else None)
-
-
-class LambdaLoggerFilter(logging.Filter):
-    def filter(self, record):
-        record.aws_request_id = _request_id or ""
-        record.tenant_id = _tenant_id
-        return True
-
-
-class JsonFormatter(logging.Formatter):
-    """awslambdaric's JSON application-log record; keys with None values are dropped."""
-
-    def formatTime(self, record, datefmt=None):
-        return time.strftime(_DATETIME_FORMAT, time.gmtime(record.created)) + ".%03dZ" % record.msecs
-
-    def format(self, record):
-        levelno = min(50, max(0, record.levelno)) // 10 * 10
-        exc = record.exc_info
-        result = {
-            "timestamp": self.formatTime(record),
-            "level": logging.getLevelName(levelno),
-            "message": record.getMessage(),
-            "logger": record.name,
-            "stackTrace": _format_tb(exc),
-            "errorType": exc[0].__name__ if exc else None,
-            "errorMessage": str(exc[1]) if exc else None,
-            "requestId": getattr(record, "aws_request_id", None),
-            "location": "%s:%s:%s" % (record.pathname, record.funcName, record.lineno) if exc else None,
-        }
-        if getattr(record, "tenant_id", None) is not None:
-            result["tenantId"] = record.tenant_id
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and key not in result and not key.startswith("_"):
-                result[key] = value
-        return json.dumps({k: v for k, v in result.items() if v is not None},
-                          ensure_ascii=False, default=str) + "\n"
-
-
-def _format_tb(exc_info):
-    if not exc_info:
-        return None
-    import traceback
-    return traceback.format_tb(exc_info[2])
+        self.log("\n".join(lines), _ERROR)
 
 
 def create_log_sink():
@@ -147,24 +93,70 @@ def create_log_sink():
 
 
 def setup(log_sink):
-    """Install unbuffered stdio and the root logging handler (before user code is imported)."""
+    """Install unbuffered stdio, and the root logging handler before user code can log.
+
+    `logging` is not imported here: it costs a cold start more than the interpreter's own
+    start-up, and many handlers never use it. Instead the handler is installed the moment
+    anything imports `logging` (or now, if something already has), so user code finds the
+    root logger exactly as on Lambda whenever it looks.
+    """
+    global _sink
+    _sink = log_sink
     sys.stdout = Unbuffered(sys.stdout)
     sys.stderr = Unbuffered(sys.stderr)
-    logging.Formatter.converter = time.gmtime  # global, as awslambdaric does: logs are in UTC
-    handler = LambdaLoggerHandler(log_sink)
-    if _JSON:
-        handler.setFormatter(JsonFormatter())
+    if "logging" in sys.modules:
+        _configure_logging()
     else:
-        handler.setFormatter(logging.Formatter(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
-            _DATETIME_FORMAT))
-    if _LEVEL and isinstance(logging.getLevelName(_LEVEL), int):
-        logging.getLogger().setLevel(_LEVEL)
-    handler.addFilter(LambdaLoggerFilter())
-    logging.getLogger().addHandler(handler)
+        sys.meta_path.insert(0, _LoggingImportHook())
+
+
+def current_sink():
+    """The sink `setup` installed (None before)."""
+    return _sink
+
+
+def _configure_logging():
+    from . import pylogging
+
+    pylogging.install(_sink, _JSON, _LEVEL, _TYPED_FRAMES)
+
+
+class _LoggingImportHook(object):
+    """A `sys.meta_path` finder that configures `logging` right after its first import."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "logging":
+            return None
+        sys.meta_path.remove(self)  # one shot; also keeps the lookup below from recursing
+        for finder in sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            spec = find_spec(name, path, target) if find_spec else None
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _ConfiguringLoader(spec.loader)
+                return spec
+        return None
+
+
+class _ConfiguringLoader(object):
+    """Wraps the `logging` package's loader: execute it, then install the Lambda handler."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, attr):  # get_source, is_package, ... for tracebacks and tools
+        return getattr(self._loader, attr)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        _configure_logging()
 
 
 _NBSP = "\u00a0"
+_JSON_ENCODER = jsonio.Encoder()
 
 
 def log_error(error, log_sink):
@@ -172,7 +164,7 @@ def log_error(error, log_sink):
     if _JSON:
         record = {"timestamp": time.strftime(_DATETIME_FORMAT, time.gmtime()), "level": "ERROR"}
         record.update(error)
-        log_sink.log_error([json.dumps(record)])
+        log_sink.log_error([_JSON_ENCODER.encode(record)])
         return
     description = "[ERROR]"
     if error.get("errorType"):

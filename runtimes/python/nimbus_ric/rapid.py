@@ -37,6 +37,15 @@ def split_address(address):
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _ascii(host):
+    """Host names as bytes where possible: `_socket` runs a `str` host through the "idna"
+    codec, whose import (with `re` and `unicodedata`) costs a cold start milliseconds."""
+    try:
+        return host.encode("ascii")
+    except UnicodeEncodeError:
+        return host
+
+
 class RuntimeClient(object):
     def __init__(self, address):
         self._host, self._port = split_address(address)
@@ -106,8 +115,9 @@ class RuntimeClient(object):
 
     def _connect(self):
         if self._sockaddr is None:
-            infos = _socket.getaddrinfo(self._host, self._port, 0, _socket.SOCK_STREAM)
-            self._sockaddr = infos[0][0], infos[0][4]
+            infos = _socket.getaddrinfo(_ascii(self._host), self._port, 0, _socket.SOCK_STREAM)
+            family, sockaddr = infos[0][0], infos[0][4]
+            self._sockaddr = family, (_ascii(sockaddr[0]),) + tuple(sockaddr[1:])
         family, sockaddr = self._sockaddr
         sock = _socket.socket(family, _socket.SOCK_STREAM)
         try:

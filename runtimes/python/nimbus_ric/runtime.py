@@ -6,11 +6,10 @@ Loop: GET `/next`, build the context, call `handler(event, context)`, POST the J
 `/response` or the error body to `/error`, forever; module globals persist between invokes.
 The loop body is kept free of imports and avoidable allocations: warm-invoke overhead matters.
 """
-import json
 import os
 import sys
 
-from . import logs
+from . import jsonio, logs
 from .context import LambdaContext
 from .errors import FaultException, error_from_exception, error_from_fault, make_error
 from .loader import load_handler
@@ -30,8 +29,9 @@ def _json_default(obj):
     raise TypeError("Object of type %s is not JSON serializable" % type(obj).__name__)
 
 
-_encoder = json.JSONEncoder(ensure_ascii=_ENSURE_ASCII, default=_json_default)
-_error_encoder = json.JSONEncoder(default=str)  # error bodies must always serialize
+_encoder = jsonio.Encoder(ensure_ascii=_ENSURE_ASCII, default=_json_default)
+_error_encoder = jsonio.Encoder(default=str)  # error bodies must always serialize
+_xray_encoder = jsonio.Encoder()
 
 
 def _is_json(content_type):
@@ -73,7 +73,7 @@ def _init_failed(client, log_sink, error):
 
 def _loop(client, handler, log_sink):
     environ = os.environ
-    loads = json.loads
+    loads = jsonio.loads
     encode = _encoder.encode
     set_request = logs.set_request
     next_invocation = client.next
@@ -122,4 +122,4 @@ def _loop(client, handler, log_sink):
             client.post_response(request_id, result, content_type)
         else:
             logs.log_error(error, log_sink)
-            client.post_error(request_id, _error_encoder.encode(error), json.dumps(xray))
+            client.post_error(request_id, _error_encoder.encode(error), _xray_encoder.encode(xray))

@@ -197,6 +197,92 @@ class RicTestCase(_RicCase):
         self.assertEqual(post["body"], b"\x00raw")
         self.assertEqual(post["headers"]["content-type"], "application/unknown")
 
+    def test_lazy_logging_gets_the_lambda_handler_when_first_imported(self):
+        files = {"app.py": (
+            "import sys\n"
+            "def handler(event, context):\n"
+            "    before = 'logging' in sys.modules\n"
+            "    context.log('via context\\n')\n"
+            "    import logging\n"
+            "    logging.warning('late %s', 2)\n"
+            "    return before\n")}
+        proc = self.start("app.handler", files)
+        rid = self.api.add_event({})
+        self.assertEqual(json.loads(self.api.wait_posts(1)[0]["body"]), False)
+        out = proc.stop()
+        self.assertIn("via context\n", out)
+        self.assertRegex(out, r"\[WARNING\]\t\S+Z\t%s\tlate 2\n" % rid)
+
+    def test_runtime_itself_imports_no_heavy_modules(self):
+        # A cold start pays for every import before the first event: the client keeps to
+        # C accelerators and builtins (json, logging, re, traceback come only with user code).
+        files = {"app.py": (
+            "import sys\n"
+            "def handler(event, context):\n"
+            "    return sorted(m for m in ('json', 'logging', 're', 'traceback', 'encodings.idna',\n"
+            "                              'socket', 'http.client') if m in sys.modules)\n")}
+        self.start("app.handler", files)
+        self.api.add_event({"unicode": "\u00e9"})
+        self.assertEqual(json.loads(self.api.wait_posts(1)[0]["body"]), [])
+
+
+class JsonIoTest(unittest.TestCase):
+    """The runtime's JSON on `_json` must produce exactly what the `json` module does."""
+
+    SAMPLES = [
+        {}, [], "", "text", "\u00e9\u2028\U0001f600", 0, -1, 2 ** 70, 1.5, 1e300, float("inf"),
+        float("-inf"), True, None, {"a": [1, 2.25, None, False, {"b": "c\"d\\e\n"}]},
+        {"k\u00fc": ["\x00\x1f", (1, 2)]}, {1: "int key", 2.5: "float key", None: "none"},
+    ]
+
+    def test_encoder_matches_json_dumps(self):
+        sys_path_insert()
+        from nimbus_ric import jsonio
+        for ensure_ascii in (True, False):
+            encoder = jsonio.Encoder(ensure_ascii=ensure_ascii)
+            for value in self.SAMPLES:
+                self.assertEqual(encoder.encode(value), json.dumps(value, ensure_ascii=ensure_ascii))
+
+    def test_encoder_default_and_failures(self):
+        sys_path_insert()
+        from nimbus_ric import jsonio
+        self.assertEqual(jsonio.Encoder(default=str).encode({"s": {1}}), json.dumps({"s": "{1}"}))
+        encoder = jsonio.Encoder()
+        shared = [1]
+        with self.assertRaises(TypeError):
+            encoder.encode({"ok": shared, "bad": object()})
+        # A failed call leaves nothing behind that a later one would take for a cycle.
+        self.assertEqual(encoder.encode({"ok": shared}), '{"ok": [1]}')
+        loop = []
+        loop.append(loop)
+        with self.assertRaises(ValueError):
+            encoder.encode(loop)
+
+    def test_loads_matches_json_loads(self):
+        sys_path_insert()
+        from nimbus_ric import jsonio
+        for value in self.SAMPLES[:-1]:
+            text = json.dumps(value)
+            for data in (text, " \n" + text + "\t ", text.encode(), memoryview(text.encode())):
+                self.assertEqual(jsonio.loads(data), json.loads(text))
+        self.assertEqual(jsonio.loads('"\u00e9"'.encode("utf-16")), "\u00e9")  # json detects it
+        for bad in ("", "{", "[1,]", "1 2", "\ufeff{}", b"\xff"):
+            with self.assertRaises(ValueError) as got:
+                jsonio.loads(bad)
+            with self.assertRaises(ValueError) as want:
+                json.loads(bad)
+            self.assertEqual(str(got.exception), str(want.exception))
+        nan = jsonio.loads("NaN")
+        self.assertNotEqual(nan, nan)
+
+
+def sys_path_insert():
+    import os
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
 
 class InitErrorTest(_RicCase):
     def assert_init_error(self, handler, files, error_type, message_part):
