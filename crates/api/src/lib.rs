@@ -9,6 +9,7 @@
 mod body;
 mod code_url;
 pub mod error;
+pub mod gateway;
 pub mod middleware;
 pub mod model;
 mod routes;
