@@ -21,6 +21,7 @@ pub mod names;
 pub mod package;
 pub mod runtime;
 pub mod sandbox;
+pub mod schedule;
 pub mod store;
 pub mod time;
 pub mod validate;
