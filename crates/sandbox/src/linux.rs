@@ -28,7 +28,7 @@ const BOOTSTRAP: &str = "/var/task/bootstrap";
 /// The Python runtime interface client, relative to the runtimes directory.
 const PYTHON_RIC: &str = "python/bootstrap.py";
 /// The Node.js runtime interface client, relative to the runtimes directory.
-const NODE_RIC: &str = "node/bootstrap.mjs";
+const NODE_RIC: &str = "node/bootstrap.cjs";
 
 /// Environment variables the sandbox sets.
 mod var {
@@ -479,7 +479,7 @@ mod tests {
                 args: vec![
                     "--max-semi-space-size=50".to_owned(),
                     "--max-old-space-size=900".to_owned(),
-                    "/var/runtime/node/bootstrap.mjs".to_owned(),
+                    "/var/runtime/node/bootstrap.cjs".to_owned(),
                 ],
             }
         );

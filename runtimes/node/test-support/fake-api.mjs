@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 export const NODE = '/usr/bin/node';
 export const API = '/2018-06-01/runtime';
-const BOOTSTRAP = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bootstrap.mjs');
+const BOOTSTRAP = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bootstrap.cjs');
 
 export class FakeRuntimeApi {
   constructor() {
@@ -111,7 +111,7 @@ export class FakeRuntimeApi {
   }
 }
 
-/** Writes `files` ({relative path: source}) to a fresh task root and spawns bootstrap.mjs. */
+/** Writes `files` ({relative path: source}) to a fresh task root and spawns bootstrap.cjs. */
 export class RicProcess {
   constructor(api, handler, files, extraEnv = {}) {
     this.taskRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'nimbus-ric-node-'));

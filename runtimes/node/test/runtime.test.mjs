@@ -1,5 +1,5 @@
 /**
- * End-to-end tests of the Node RIC: bootstrap.mjs runs as a subprocess against FakeRuntimeApi.
+ * End-to-end tests of the Node RIC: bootstrap.cjs runs as a subprocess against FakeRuntimeApi.
  * Run: node --test runtimes/node/test/
  */
 import assert from 'node:assert/strict';

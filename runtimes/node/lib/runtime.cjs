@@ -11,9 +11,11 @@
  * otherwise a `null` response (official behaviour).
  * Streaming handlers (`awslambda.streamifyResponse`): `handler(event, responseStream, context)`.
  */
-import { JSONStringifyError, NodeJsExit, toRapidResponse, xrayCause } from './errors.mjs';
-import { logError, setCurrentRequest } from './logging.mjs';
-import { ResponseStream, failStream } from './streaming.mjs';
+'use strict';
+
+const { JSONStringifyError, NodeJsExit, toRapidResponse, xrayCause } = require('./errors.cjs');
+const { logError, setCurrentRequest } = require('./logging.cjs');
+const { ResponseStream, failStream } = require('./streaming.cjs');
 
 const env = process.env;
 const FUNCTION_VERSION = env.AWS_LAMBDA_FUNCTION_VERSION;
@@ -25,7 +27,7 @@ const LOG_STREAM_NAME = env.AWS_LAMBDA_LOG_STREAM_NAME;
 // Single process-wide 'beforeExit' hook whose action changes per invoke (official design).
 const NOOP = () => {};
 let beforeExitListener = NOOP;
-export const onBeforeExit = () => beforeExitListener();
+const onBeforeExit = () => beforeExitListener();
 const resetBeforeExit = () => { beforeExitListener = NOOP; };
 const setBeforeExit = (fn) => { beforeExitListener = fn; };
 
@@ -57,7 +59,7 @@ function buildContext(base, id, headers) {
   return base;
 }
 
-export class Runtime {
+class Runtime {
   /** errorCallbacks: {uncaughtException, unhandledRejection}, re-targeted at each invoke. */
   constructor(client, loaded, errorCallbacks, onFatal) {
     this.client = client;
@@ -209,3 +211,5 @@ export class Runtime {
     else setBeforeExit(() => setImmediate(() => this.scheduleNext()));
   }
 }
+
+module.exports = { onBeforeExit, Runtime };

@@ -1,22 +1,26 @@
 /**
  * Nimbus Node.js runtime interface client (RIC): process entry point.
  *
- * Started by the platform as
- *   /usr/bin/node --max-semi-space-size=<M/20> --max-old-space-size=<M*9/10> /var/runtime/node/bootstrap.mjs
+ * CommonJS on purpose: Node's ESM loader (module jobs, facades for every `node:` import) costs a
+ * cold start more than all of this client's own code; it is only brought in when a handler is
+ * an ES module. Started by the platform as
+ *   /usr/bin/node --max-semi-space-size=<M/20> --max-old-space-size=<M*9/10> /var/runtime/node/bootstrap.cjs
  * (M = AWS_LAMBDA_FUNCTION_MEMORY_SIZE) with the working directory at LAMBDA_TASK_ROOT. Node sizes
  * its heap from host RAM when it cannot see its cgroup, so the heap flags are what make a
  * runaway function fail with a JS heap error instead of being OOM-killed.
  *
  * Init: patch console, install the process-level error hooks, install `globalThis.awslambda`,
  * load the handler from `_HANDLER`; on failure log "Uncaught Exception", POST `/init/error`
- * (Error-Type header = errorType) and exit(129). Then run the invoke loop (lib/runtime.mjs).
+ * (Error-Type header = errorType) and exit(129). Then run the invoke loop (lib/runtime.cjs).
  */
-import { toFormatted, toRapidResponse, UnhandledPromiseRejection } from './lib/errors.mjs';
-import { loadHandler } from './lib/loader.mjs';
-import { patchConsole } from './lib/logging.mjs';
-import { RapidClient } from './lib/rapid.mjs';
-import { onBeforeExit, Runtime } from './lib/runtime.mjs';
-import { installAwsLambdaGlobal } from './lib/streaming.mjs';
+'use strict';
+
+const { toFormatted, toRapidResponse, UnhandledPromiseRejection } = require('./lib/errors.cjs');
+const { loadHandler } = require('./lib/loader.cjs');
+const { patchConsole } = require('./lib/logging.cjs');
+const { RapidClient } = require('./lib/rapid.cjs');
+const { onBeforeExit, Runtime } = require('./lib/runtime.cjs');
+const { installAwsLambdaGlobal } = require('./lib/streaming.cjs');
 
 patchConsole();
 
@@ -50,15 +54,7 @@ process.on('beforeExit', onBeforeExit);
 
 installAwsLambdaGlobal();
 
-const appRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
-let loaded;
-try {
-  loaded = await loadHandler(appRoot, process.env._HANDLER || '');
-} catch (error) {
-  fatal('Uncaught Exception', error, 129, postInitError);
-}
-
-if (loaded) {
+function start(loaded) {
   const onFatal = (error) => {
     // The Runtime API itself failed (connection refused/reset, bad /next answer): nothing can be
     // reported through it any more, so just log and let the platform reset the environment.
@@ -69,3 +65,9 @@ if (loaded) {
   };
   new Runtime(client, loaded, errorCallbacks, onFatal).start();
 }
+
+const appRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
+loadHandler(appRoot, process.env._HANDLER || '').then(
+  (loaded) => loaded && start(loaded),
+  (error) => fatal('Uncaught Exception', error, 129, postInitError),
+);

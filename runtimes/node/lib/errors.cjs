@@ -6,7 +6,9 @@
  * Non-Error values (`throw "x"`, `callback({..})`) become `{errorType: typeof value,
  * errorMessage: String(value), trace: []}`, exactly like the official client.
  */
-import util from 'node:util';
+'use strict';
+
+const util = require('node:util');
 
 function runtimeError(name, makeMessage = (m) => m) {
   const cls = class extends Error {
@@ -21,16 +23,16 @@ function runtimeError(name, makeMessage = (m) => m) {
   return cls;
 }
 
-export const ImportModuleError = runtimeError('ImportModuleError', (e) => String(e));
-export const HandlerNotFound = runtimeError('HandlerNotFound');
-export const MalformedHandlerName = runtimeError('MalformedHandlerName');
-export const MalformedStreamingHandler = runtimeError('MalformedStreamingHandler');
-export const InvalidStreamingOperation = runtimeError('InvalidStreamingOperation');
-export const JSONStringifyError = runtimeError('JSONStringifyError');
-export const NodeJsExit = runtimeError('NodeJsExit', () =>
+const ImportModuleError = runtimeError('ImportModuleError', (e) => String(e));
+const HandlerNotFound = runtimeError('HandlerNotFound');
+const MalformedHandlerName = runtimeError('MalformedHandlerName');
+const MalformedStreamingHandler = runtimeError('MalformedStreamingHandler');
+const InvalidStreamingOperation = runtimeError('InvalidStreamingOperation');
+const JSONStringifyError = runtimeError('JSONStringifyError');
+const NodeJsExit = runtimeError('NodeJsExit', () =>
   'The Lambda runtime client detected an unexpected Node.js exit code. This is most commonly caused by a Promise that was never settled. For more information, see https://nodejs.org/docs/latest/api/process.html#exit-codes');
 
-export class UserCodeSyntaxError extends Error {
+class UserCodeSyntaxError extends Error {
   constructor(original) {
     super(String(original));
     this.stack = original?.stack; // keep the location of the syntax error
@@ -38,7 +40,7 @@ export class UserCodeSyntaxError extends Error {
 }
 UserCodeSyntaxError.prototype.name = 'Runtime.UserCodeSyntaxError';
 
-export class UnhandledPromiseRejection extends Error {
+class UnhandledPromiseRejection extends Error {
   constructor(reason, promise) {
     super(reason);
     this.reason = reason;
@@ -53,7 +55,7 @@ function isErrorLike(obj) {
 }
 
 /** The JSON body the Runtime API receives for an error. */
-export function toRapidResponse(error) {
+function toRapidResponse(error) {
   try {
     if (util.types.isNativeError(error) || error instanceof Error || isErrorLike(error)) {
       return {
@@ -72,7 +74,7 @@ export function toRapidResponse(error) {
   }
 }
 
-export function intoError(err) {
+function intoError(err) {
   return err instanceof Error ? err : new Error(err);
 }
 
@@ -87,7 +89,7 @@ function withEnumerableProperties(_key, value) {
 }
 
 /** Text-log rendering of an error; always starts with a tab, as in the official client. */
-export function toFormatted(error) {
+function toFormatted(error) {
   try {
     return '\t' + JSON.stringify(error, withEnumerableProperties);
   } catch {
@@ -98,7 +100,7 @@ export function toFormatted(error) {
 const FRAME = /^\s*at (?:(.*?) \()?(.*?):(\d+):\d+\)?$/;
 
 /** Value of Lambda-Runtime-Function-XRay-Error-Cause (best-effort, ASCII-only header value). */
-export function xrayCause(error) {
+function xrayCause(error) {
   try {
     const body = toRapidResponse(error);
     const stack = [];
@@ -121,3 +123,5 @@ export function xrayCause(error) {
     return undefined;
   }
 }
+
+module.exports = { ImportModuleError, HandlerNotFound, MalformedHandlerName, MalformedStreamingHandler, InvalidStreamingOperation, JSONStringifyError, NodeJsExit, UserCodeSyntaxError, UnhandledPromiseRejection, toRapidResponse, intoError, toFormatted, xrayCause };

@@ -8,15 +8,17 @@
  * AWS_LAMBDA_LOG_LEVEL filters levels; `_LAMBDA_TELEMETRY_LOG_FD` selects the framed fd sink
  * (4-byte type | 4-byte length | 8-byte µs timestamp | payload, big-endian).
  */
-import fs from 'node:fs';
-import util from 'node:util';
-import { intoError, toFormatted } from './errors.mjs';
+'use strict';
+
+const fs = require('node:fs');
+const util = require('node:util');
+const { intoError, toFormatted } = require('./errors.cjs');
 
 // Same global symbols as the official client, so libraries that peek at them keep working.
 const REQUEST_ID = Symbol.for('aws.lambda.runtime.requestId');
 const TENANT_ID = Symbol.for('aws.lambda.runtime.tenantId');
 
-export function setCurrentRequest(requestId, tenantId) {
+function setCurrentRequest(requestId, tenantId) {
   globalThis[REQUEST_ID] = requestId;
   globalThis[TENANT_ID] = tenantId;
 }
@@ -93,11 +95,11 @@ function fdSink(fd, format, frameType) {
 let errorLogger = (message, err) => console.error(message, toFormatted(intoError(err)));
 
 /** Log an error the way the official client does ("Invoke Error", "Uncaught Exception", ...). */
-export function logError(message, err) {
+function logError(message, err) {
   errorLogger(message, err);
 }
 
-export function patchConsole() {
+function patchConsole() {
   const json = process.env.AWS_LAMBDA_LOG_FORMAT?.toUpperCase() === 'JSON';
   const format = json ? formatJson : formatText;
   let sink;
@@ -122,3 +124,5 @@ export function patchConsole() {
   console.error = method(LEVELS.ERROR);
   console.fatal = (message, ...params) => sink(LEVELS.FATAL, message, params);
 }
+
+module.exports = { setCurrentRequest, logError, patchConsole };

@@ -12,18 +12,18 @@
  * The socket is unref'd whenever no request is in flight, so the event loop can drain during an
  * invoke: that is what makes `callbackWaitsForEmptyEventLoop` (process 'beforeExit') work.
  */
-import { createRequire } from 'node:module';
-import net from 'node:net';
+'use strict';
 
-const require = createRequire(import.meta.url);
+const net = require('node:net');
+
 
 const API = '/2018-06-01/runtime';
 const USER_AGENT = `nimbus-ric-node/${process.versions.node}`;
 const HEADER_END = Buffer.from('\r\n\r\n');
 
-export class RuntimeApiError extends Error {}
+class RuntimeApiError extends Error {}
 
-export function splitAddress(address) {
+function splitAddress(address) {
   const i = address.lastIndexOf(':');
   const port = Number(address.slice(i + 1));
   if (i < 0 || !Number.isInteger(port)) {
@@ -193,7 +193,7 @@ function decodeChunked(buf) {
   }
 }
 
-export class RapidClient {
+class RapidClient {
   constructor(address) {
     [this.host, this.port] = splitAddress(address);
     this.commonHeaders = `Host: ${address}\r\nUser-Agent: ${USER_AGENT}\r\n`;
@@ -288,3 +288,5 @@ export class RapidClient {
     return { req, responseDone };
   }
 }
+
+module.exports = { RuntimeApiError, splitAddress, RapidClient };

@@ -9,12 +9,14 @@
  * `application/vnd.awslambda.http-integration-response` and prefixes the body with a JSON prelude
  * `{statusCode, headers, cookies}` followed by 8 NUL bytes.
  */
-import { Writable } from 'node:stream';
-import { InvalidStreamingOperation, toRapidResponse } from './errors.mjs';
+'use strict';
 
-export const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
-export const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
-export const STREAM_RESPONSE = 'response';
+const { Writable } = require('node:stream');
+const { InvalidStreamingOperation, toRapidResponse } = require('./errors.cjs');
+
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const STREAM_RESPONSE = 'response';
 const FAIL = Symbol('fail');
 const PRELUDE_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
 
@@ -23,7 +25,7 @@ const PRELUDE_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-respons
  * and `end(data)` all behave as users expect; the prelude hook runs before the first byte even
  * when the body is only passed to end().
  */
-export class ResponseStream extends Writable {
+class ResponseStream extends Writable {
   constructor(req, options = {}) {
     super({ highWaterMark: options.highWaterMark });
     this._req = req;
@@ -80,11 +82,11 @@ export class ResponseStream extends Writable {
   }
 }
 
-export function failStream(stream, err) {
+function failStream(stream, err) {
   return stream[FAIL](err);
 }
 
-export class HttpResponseStream {
+class HttpResponseStream {
   static from(underlyingStream, prelude) {
     underlyingStream.setContentType(PRELUDE_CONTENT_TYPE);
     const metadataPrelude = JSON.stringify(prelude); // JSON never contains a NUL byte
@@ -97,7 +99,7 @@ export class HttpResponseStream {
 }
 
 /** Install `globalThis.awslambda` before user code loads (opt-out as in the official client). */
-export function installAwsLambdaGlobal() {
+function installAwsLambdaGlobal() {
   const optOut = process.env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA;
   if (optOut === '1' || optOut === 'true') return;
   globalThis.awslambda = {
@@ -109,3 +111,5 @@ export function installAwsLambdaGlobal() {
     HttpResponseStream,
   };
 }
+
+module.exports = { HANDLER_STREAMING, HANDLER_HIGHWATERMARK, STREAM_RESPONSE, ResponseStream, failStream, HttpResponseStream, installAwsLambdaGlobal };

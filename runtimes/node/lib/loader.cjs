@@ -11,16 +11,14 @@
  * Runtime.UserCodeSyntaxError; missing / non-function export → Runtime.HandlerNotFound.
  * Anything else thrown while the module initialises propagates with its own type.
  */
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import {
-  HandlerNotFound, ImportModuleError, MalformedHandlerName, MalformedStreamingHandler, UserCodeSyntaxError,
-} from './errors.mjs';
-import { HANDLER_HIGHWATERMARK, HANDLER_STREAMING, STREAM_RESPONSE } from './streaming.mjs';
+'use strict';
 
-const require = createRequire(import.meta.url);
+const fs = require('node:fs');
+const path = require('node:path');
+const { pathToFileURL } = require('node:url');
+const { HandlerNotFound, ImportModuleError, MalformedHandlerName, MalformedStreamingHandler, UserCodeSyntaxError } = require('./errors.cjs');
+const { HANDLER_HIGHWATERMARK, HANDLER_STREAMING, STREAM_RESPONSE } = require('./streaming.cjs');
+
 const FUNCTION_EXPR = /^([^.]*)\.(.*)$/;
 
 const isFile = (file) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
@@ -74,7 +72,7 @@ async function loadModule(appRoot, moduleRoot, moduleName) {
   return require(resolved);
 }
 
-export async function loadHandler(appRoot, handlerString) {
+async function loadHandler(appRoot, handlerString) {
   if (handlerString.includes('..')) {
     throw new MalformedHandlerName(`'${handlerString}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`);
   }
@@ -109,3 +107,5 @@ export async function loadHandler(appRoot, handlerString) {
     isAsync: handler.constructor?.name === 'AsyncFunction',
   };
 }
+
+module.exports = { loadHandler };
