@@ -40,6 +40,7 @@ fn status(err: &ServiceError) -> StatusCode {
         ServiceError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         ServiceError::InvalidRuntime(_) => StatusCode::BAD_GATEWAY,
         ServiceError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        ServiceError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
@@ -65,6 +66,9 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::Map::new();
         body.insert("Type".into(), kind.into());
         body.insert(message_key(&err).into(), err.message().into());
+        if let ServiceError::TooManyRequests { reason, .. } = &err {
+            body.insert("Reason".into(), reason.as_str().into());
+        }
         let mut response = (
             status(&err),
             [(axum::http::header::CONTENT_TYPE, "application/json")],

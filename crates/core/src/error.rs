@@ -38,6 +38,35 @@ pub enum ServiceError {
     /// `ServiceException` (500): Nimbus itself failed; the message is generic, the cause is logged.
     #[error("{0}")]
     Service(String),
+    /// `TooManyRequestsException` (429): a concurrency limit is reached; the body names which.
+    #[error("{message}")]
+    TooManyRequests {
+        /// The limit that was hit.
+        reason: ThrottleReason,
+        /// The human-readable message.
+        message: String,
+    },
+}
+
+/// Why an invocation was throttled: the `Reason` member of `TooManyRequestsException`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleReason {
+    /// The account's unreserved concurrency is used up.
+    ConcurrentInvocationLimitExceeded,
+    /// The function's reserved concurrency is used up (or is zero).
+    ReservedFunctionConcurrentInvocationLimitExceeded,
+}
+
+impl ThrottleReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConcurrentInvocationLimitExceeded => "ConcurrentInvocationLimitExceeded",
+            Self::ReservedFunctionConcurrentInvocationLimitExceeded => {
+                "ReservedFunctionConcurrentInvocationLimitExceeded"
+            }
+        }
+    }
 }
 
 impl ServiceError {
@@ -54,6 +83,7 @@ impl ServiceError {
             Self::UnknownOperation(_) => "UnknownOperationException",
             Self::InvalidRuntime(_) => "InvalidRuntimeException",
             Self::Service(_) => "ServiceException",
+            Self::TooManyRequests { .. } => "TooManyRequestsException",
         }
     }
 
@@ -69,7 +99,8 @@ impl ServiceError {
             | Self::RequestTooLarge(m)
             | Self::UnknownOperation(m)
             | Self::InvalidRuntime(m)
-            | Self::Service(m) => m,
+            | Self::Service(m)
+            | Self::TooManyRequests { message: m, .. } => m,
         }
     }
 
@@ -78,6 +109,14 @@ impl ServiceError {
         Self::Validation(format!(
             "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
         ))
+    }
+
+    /// `TooManyRequestsException` with Lambda's message for a concurrency throttle.
+    pub fn throttled(reason: ThrottleReason) -> Self {
+        Self::TooManyRequests {
+            reason,
+            message: "Rate Exceeded.".to_owned(),
+        }
     }
 
     /// `ResourceNotFoundException` for a function (and qualifier) that does not exist.

@@ -27,7 +27,7 @@ pub mod time;
 pub mod validate;
 
 pub use arn::AccountContext;
-pub use error::{ServiceError, StoreError};
+pub use error::{ServiceError, StoreError, ThrottleReason};
 pub use function::{
     Architecture, CodeRef, Function, FunctionSettings, FunctionState, LoggingConfig, TracingMode,
 };

@@ -135,6 +135,12 @@ pub trait Environment: Send + Sync {
     fn alive(&self) -> bool {
         true
     }
+    /// Stop the idle environment's processes, so that it uses no CPU until its next
+    /// invocation, which thaws it first. Returns whether it is frozen now (`false` where the
+    /// host cannot freeze; the environment then simply stays idle).
+    async fn freeze(&self) -> bool {
+        false
+    }
 }
 
 /// Creates execution environments.

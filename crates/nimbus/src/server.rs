@@ -13,7 +13,7 @@ use nimbus_core::{AccountContext, BlobStore, MetadataStore};
 use nimbus_sandbox::sys::{CpuPolicy, Isolation};
 use nimbus_sandbox::{LinuxSandbox, LinuxSandboxConfig};
 use nimbus_scheduler::log_sink::StoreLogSink;
-use nimbus_scheduler::{Scheduler, SchedulerConfig};
+use nimbus_scheduler::{Limits, Scheduler, SchedulerConfig};
 use nimbus_store::{FsBlobStore, SqliteLogStore, SqliteMetadataStore};
 use tokio::net::TcpListener;
 
@@ -61,6 +61,37 @@ pub struct ServerArgs {
         value_name = "NAME=PATH"
     )]
     pub interpreters: Vec<String>,
+    /// The account's concurrency limit: invocations in flight across all functions. Reserved
+    /// concurrency is carved out of it; at least 100 always stay unreserved.
+    #[arg(long, env = "NIMBUS_MAX_CONCURRENCY", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(100..))]
+    pub max_concurrency: u32,
+    /// How long an idle environment is kept warm before it is shut down, e.g. `10m`, `90s`.
+    #[arg(long, env = "NIMBUS_IDLE_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+}
+
+/// `90s`, `10m`, `1h`, `250ms` or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 10m or 1h"))?;
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(number)),
+        "" | "s" => number,
+        "m" => number.saturating_mul(60),
+        "h" => number.saturating_mul(3600),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ))
+        }
+    };
+    Ok(Duration::from_secs(seconds))
 }
 
 /// `--isolation` values.
@@ -97,6 +128,8 @@ pub struct ServerConfig {
     /// Where environments keep their private files (`/tmp`, the generated `/etc`); set once per
     /// process. `None` leaves the sandbox's default under the system temp directory.
     pub sandbox_state_dir: Option<PathBuf>,
+    /// Concurrency and idle-environment limits.
+    pub limits: Limits,
 }
 
 impl ServerConfig {
@@ -122,6 +155,7 @@ impl ServerConfig {
             cpu: CpuPolicy::Weight,
             interpreters: Default::default(),
             sandbox_state_dir: None,
+            limits: Limits::default(),
         })
     }
 
@@ -155,6 +189,8 @@ pub async fn run_from_args(args: ServerArgs) -> anyhow::Result<()> {
         CpuArg::Quota => CpuPolicy::Quota,
     };
     config.sandbox_state_dir = Some(config.data_dir.join("sandbox"));
+    config.limits.max_concurrency = args.max_concurrency;
+    config.limits.idle_timeout = args.idle_timeout;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
@@ -190,6 +226,7 @@ pub async fn serve(
         platform.state.blobs.clone(),
         stop_rx,
     ));
+    let housekeeping = tokio::spawn(Arc::clone(&platform.scheduler).housekeeping());
     let app = nimbus_api::router(platform.state.clone());
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -197,6 +234,7 @@ pub async fn serve(
         .context("serve HTTP");
     let _ = stop_tx.send(true);
     let _ = collector.await;
+    housekeeping.abort();
     let Platform {
         state,
         scheduler,
@@ -268,6 +306,7 @@ impl Platform {
                 SchedulerConfig {
                     code_root: dir.join("code"),
                     account: config.account.clone(),
+                    limits: config.limits,
                 },
                 Arc::clone(&meta),
                 Arc::clone(&blobs),

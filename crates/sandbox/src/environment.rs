@@ -75,6 +75,8 @@ pub struct LinuxEnvironment {
     spawned_at: Instant,
     init_timeout: Duration,
     stopped: AtomicBool,
+    /// Frozen by [`Environment::freeze`] while idle; the next invocation thaws it.
+    frozen: AtomicBool,
     /// Held for the whole of an invocation: an environment serves one at a time, and a second
     /// caller queues here rather than corrupting the first one's state.
     lifecycle: tokio::sync::Mutex<Lifecycle>,
@@ -120,6 +122,7 @@ impl LinuxEnvironment {
             spawned_at: parts.spawned_at,
             init_timeout: parts.init_timeout,
             stopped: AtomicBool::new(false),
+            frozen: AtomicBool::new(false),
             lifecycle: tokio::sync::Mutex::new(Lifecycle {
                 phase: Phase::Starting,
                 peak_mb: 0,
@@ -283,8 +286,34 @@ impl Environment for LinuxEnvironment {
             && self.process().is_some_and(|p| p.exited().is_none())
     }
 
+    async fn freeze(&self) -> bool {
+        // Only an idle, initialised environment: never one an invocation holds or one still
+        // in Init (whose deadline would keep running while it cannot make progress).
+        let Ok(life) = self.lifecycle.try_lock() else {
+            return false;
+        };
+        if life.phase != Phase::Ready || self.stopped.load(Ordering::Acquire) {
+            return false;
+        }
+        if self.frozen.load(Ordering::Acquire) {
+            return true;
+        }
+        let Some(process) = self.process() else {
+            return false;
+        };
+        let frozen = process.freeze().await;
+        self.frozen.store(frozen, Ordering::Release);
+        drop(life);
+        frozen
+    }
+
     async fn invoke(&self, invocation: Invocation) -> InvocationReport {
         let mut life = self.lifecycle.lock().await;
+        if self.frozen.swap(false, Ordering::AcqRel) {
+            if let Some(process) = self.process() {
+                process.thaw();
+            }
+        }
         let abandoned = AbandonGuard(Some(self));
         let request_id = invocation.request_id.clone();
         let mut init_duration = None;

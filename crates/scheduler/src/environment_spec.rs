@@ -9,15 +9,16 @@ use nimbus_core::runtime::RuntimeFamily;
 use nimbus_core::sandbox::EnvironmentSpec;
 use nimbus_core::{AccountContext, Function};
 
-/// The spec of a new environment of `function` (its `$LATEST`) whose code is at `code_dir`.
+/// The spec of a new environment of `function` at `version` (`$LATEST` or a number) whose code
+/// is at `code_dir`.
 pub(crate) fn environment_spec(
     function: &Function,
+    version: &str,
     account: &AccountContext,
     code_dir: PathBuf,
 ) -> EnvironmentSpec {
     let s = &function.settings;
     let environment_id = uuid::Uuid::new_v4().simple().to_string();
-    let version = "$LATEST";
     let log_stream = format!(
         "{}/[{version}]{environment_id}",
         chrono::Utc::now().format("%Y/%m/%d")

@@ -6,10 +6,11 @@
 //! ([`pool`]), hands the event over and turns the environment's report into the caller's result.
 //! Environment logs go to the log store through [`log_sink`].
 
+mod admission;
 pub mod code_cache;
 mod environment_spec;
 pub mod log_sink;
 mod pool;
 mod scheduler;
 
-pub use scheduler::{Scheduler, SchedulerConfig};
+pub use scheduler::{Limits, Scheduler, SchedulerConfig};

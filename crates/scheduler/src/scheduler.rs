@@ -1,21 +1,22 @@
 //! [`Scheduler`]: the synchronous invoke path.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use bytes::Bytes;
 use nimbus_core::invoke::{InvocationRequest, InvocationResult, InvocationType, Invoke};
 use nimbus_core::sandbox::{
-    Environment, Invocation, InvocationOutcome, InvocationReport, LogSink, Sandbox, SandboxError,
+    Invocation, InvocationOutcome, InvocationReport, LogSink, Sandbox, SandboxError,
 };
 use nimbus_core::{AccountContext, BlobStore, Function, MetadataStore, Runtime, ServiceError};
 
+use crate::admission::{Admission, Limit};
 use crate::code_cache::CodeCache;
 use crate::environment_spec::environment_spec;
-use crate::pool::Pool;
+use crate::pool::{Env, Pool, PoolKey};
 
 /// How many bytes of log `X-Amz-Log-Result` carries.
 const LOG_TAIL_BYTES: usize = 4 * 1024;
@@ -27,6 +28,32 @@ pub struct SchedulerConfig {
     pub code_root: PathBuf,
     /// Region and account for ARNs.
     pub account: AccountContext,
+    /// Concurrency and idle-environment limits.
+    pub limits: Limits,
+}
+
+/// How far the scheduler scales and how long idle environments live.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The account's concurrency limit: invocations in flight across all functions.
+    pub max_concurrency: u32,
+    /// An environment idle this long is shut down (scale to zero).
+    pub idle_timeout: Duration,
+    /// An environment idle this long is frozen until its next invocation.
+    pub freeze_after: Duration,
+}
+
+impl Default for Limits {
+    /// Lambda's default account limit (1000), a 10-minute idle timeout and freezing after
+    /// 100 ms: quick enough that an idle function costs no CPU, slow enough that a busy one
+    /// is not frozen and thawed between back-to-back calls.
+    fn default() -> Self {
+        Self {
+            max_concurrency: 1000,
+            idle_timeout: Duration::from_secs(600),
+            freeze_after: Duration::from_millis(100),
+        }
+    }
 }
 
 /// Runs invocations in pooled environments.
@@ -36,6 +63,8 @@ pub struct Scheduler {
     logs: Arc<dyn LogSink>,
     code: CodeCache,
     pool: Pool,
+    admission: Arc<Admission>,
+    limits: Limits,
     account: AccountContext,
 }
 
@@ -54,8 +83,51 @@ impl Scheduler {
             logs,
             code: CodeCache::open(&config.code_root, blobs)?,
             pool: Pool::default(),
+            admission: Admission::new(config.limits.max_concurrency),
+            limits: config.limits,
             account: config.account,
         })
+    }
+
+    /// Freeze environments idle past the grace period and shut down those idle past the
+    /// timeout, until the scheduler is dropped. Run it as a task beside the server.
+    pub async fn housekeeping(self: Arc<Self>) {
+        let limits = self.limits;
+        let tick = (limits.freeze_after.min(limits.idle_timeout) / 2)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let weak: Weak<Self> = Arc::downgrade(&self);
+        drop(self);
+        loop {
+            tokio::time::sleep(tick).await;
+            let Some(scheduler) = weak.upgrade() else {
+                return;
+            };
+            scheduler.tidy(Instant::now()).await;
+        }
+    }
+
+    /// One round of housekeeping at `now`.
+    async fn tidy(&self, now: Instant) {
+        for env in self.pool.expired(now, self.limits.idle_timeout) {
+            tracing::debug!(environment = env.id(), "reaping an idle environment");
+            tokio::spawn(async move { env.shutdown().await });
+        }
+        for candidate in self.pool.freeze_candidates(now, self.limits.freeze_after) {
+            let frozen = candidate.env.freeze().await;
+            if let Some(stale) = self.pool.put_back_frozen(candidate, frozen) {
+                tokio::spawn(async move { stale.shutdown().await });
+            }
+        }
+    }
+
+    /// Invocations in flight (of one function, or of all).
+    pub fn running(&self, function: Option<&str>) -> u32 {
+        self.admission.running(function)
+    }
+
+    /// Idle environments, and how many of them are frozen.
+    pub fn idle_environments(&self) -> (usize, usize) {
+        self.pool.idle_counts()
     }
 
     /// Stop every idle environment (at server shutdown).
@@ -78,9 +150,9 @@ impl Scheduler {
             .ok_or_else(|| ServiceError::function_not_found(&r.arn(&self.account)))
     }
 
-    async fn environment(&self, function: &Function) -> Result<Arc<dyn Environment>, ServiceError> {
+    async fn environment(&self, function: &Function, key: &PoolKey) -> Result<Env, ServiceError> {
         let name = function.name.as_str();
-        let (warm, stale) = self.pool.take(name, &function.revision_id);
+        let (warm, stale) = self.pool.take(key, &function.revision_id);
         for env in stale {
             tokio::spawn(async move { env.shutdown().await });
         }
@@ -92,7 +164,7 @@ impl Scheduler {
             tokio::spawn(async move { env.shutdown().await });
         }
         let code_dir = self.code.directory(&function.code.sha256_hex).await?;
-        let spec = environment_spec(function, &self.account, code_dir);
+        let spec = environment_spec(function, &key.version, &self.account, code_dir);
         self.sandbox
             .create(spec, Arc::clone(&self.logs))
             .await
@@ -142,7 +214,14 @@ impl Invoke for Scheduler {
             }
             InvocationType::RequestResponse => {}
         }
-        let env = self.environment(&function).await?;
+        let key = PoolKey {
+            function: function.name.as_str().to_owned(),
+            version: "$LATEST".to_owned(),
+        };
+        let _permit = self
+            .admission
+            .admit(&key.function, Limit::Unreserved { total_reserved: 0 })?;
+        let env = self.environment(&function, &key).await?;
         let invoked_function_arn = request.function.arn(&self.account);
         let invocation = Invocation {
             request_id: request.request_id.clone(),
@@ -153,10 +232,7 @@ impl Invoke for Scheduler {
         };
         let report = env.invoke(invocation).await;
         if report.reusable {
-            if let Some(outdated) =
-                self.pool
-                    .put_back(function.name.as_str(), &function.revision_id, env)
-            {
+            if let Some(outdated) = self.pool.put_back(&key, &function.revision_id, env) {
                 tokio::spawn(async move { outdated.shutdown().await });
             }
         } else {

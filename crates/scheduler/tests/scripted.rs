@@ -1,6 +1,6 @@
 //! The scheduler against a scripted sandbox and in-memory stores: pooling, reuse, replacement.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -13,13 +13,26 @@ use nimbus_core::sandbox::{
     Sandbox, SandboxError,
 };
 use nimbus_core::{AccountContext, BlobStore, FunctionName, FunctionRef, MetadataStore};
-use nimbus_scheduler::{Scheduler, SchedulerConfig};
+use nimbus_core::{ServiceError, ThrottleReason};
+use nimbus_scheduler::{Limits, Scheduler, SchedulerConfig};
 
-/// An environment that echoes the event and, when the event says "crash", dies.
+/// An environment that echoes the event; when the event says "crash", it dies, and when it
+/// is `{"sleep": ms}` it holds the invocation that long.
 struct EchoEnvironment {
     id: String,
     spec: EnvironmentSpec,
     shut_down: Arc<AtomicUsize>,
+    gauge: Arc<Gauge>,
+    frozen: AtomicBool,
+}
+
+/// Invocations in flight across all environments, and the most seen at once.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+    freezes: AtomicUsize,
+    thaws: AtomicUsize,
 }
 
 #[async_trait]
@@ -29,6 +42,17 @@ impl Environment for EchoEnvironment {
     }
 
     async fn invoke(&self, invocation: Invocation) -> InvocationReport {
+        if self.frozen.swap(false, Ordering::SeqCst) {
+            self.gauge.thaws.fetch_add(1, Ordering::SeqCst);
+        }
+        let running = self.gauge.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.gauge.peak.fetch_max(running, Ordering::SeqCst);
+        let event: serde_json::Value =
+            serde_json::from_slice(&invocation.payload).unwrap_or_default();
+        if let Some(ms) = event.get("sleep").and_then(serde_json::Value::as_u64) {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        self.gauge.now.fetch_sub(1, Ordering::SeqCst);
         let crash = invocation.payload.as_ref() == b"\"crash\"";
         let outcome = if crash {
             InvocationOutcome::PlatformError {
@@ -60,12 +84,19 @@ impl Environment for EchoEnvironment {
     async fn shutdown(&self) {
         self.shut_down.fetch_add(1, Ordering::SeqCst);
     }
+
+    async fn freeze(&self) -> bool {
+        self.gauge.freezes.fetch_add(1, Ordering::SeqCst);
+        self.frozen.store(true, Ordering::SeqCst);
+        true
+    }
 }
 
 #[derive(Default)]
 struct ScriptedSandbox {
     created: AtomicUsize,
     shut_down: Arc<AtomicUsize>,
+    gauge: Arc<Gauge>,
     specs: Mutex<Vec<EnvironmentSpec>>,
 }
 
@@ -82,6 +113,8 @@ impl Sandbox for ScriptedSandbox {
             id: format!("env-{n}"),
             spec,
             shut_down: Arc::clone(&self.shut_down),
+            gauge: Arc::clone(&self.gauge),
+            frozen: AtomicBool::new(false),
         }))
     }
 }
@@ -92,7 +125,7 @@ impl LogSink for NoLogs {
 }
 
 struct Setup {
-    scheduler: Scheduler,
+    scheduler: Arc<Scheduler>,
     sandbox: Arc<ScriptedSandbox>,
     meta: Arc<MemoryMetadataStore>,
     _dir: tempfile::TempDir,
@@ -111,6 +144,10 @@ fn zip() -> Vec<u8> {
 }
 
 async fn setup() -> Setup {
+    setup_with(Limits::default()).await
+}
+
+async fn setup_with(limits: Limits) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let meta = Arc::new(MemoryMetadataStore::default());
     let blobs = Arc::new(MemoryBlobStore::default());
@@ -124,6 +161,7 @@ async fn setup() -> Setup {
         SchedulerConfig {
             code_root: dir.path().join("code"),
             account: AccountContext::default(),
+            limits,
         },
         meta.clone(),
         blobs,
@@ -131,6 +169,7 @@ async fn setup() -> Setup {
         Arc::new(NoLogs),
     )
     .expect("scheduler");
+    let scheduler = Arc::new(scheduler);
     Setup {
         scheduler,
         sandbox,
@@ -300,4 +339,127 @@ async fn retiring_a_function_stops_its_idle_environments() {
         2,
         "a new environment after retiring"
     );
+}
+
+#[tokio::test]
+async fn the_account_limit_is_never_exceeded_and_the_excess_is_throttled() {
+    let s = setup_with(Limits {
+        max_concurrency: 5,
+        ..Limits::default()
+    })
+    .await;
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let scheduler = Arc::clone(&s.scheduler);
+            tokio::spawn(async move { scheduler.invoke(request("echo", r#"{"sleep":30}"#)).await })
+        })
+        .collect();
+    let (mut ok, mut throttled) = (0, 0);
+    for t in tasks {
+        match t.await.expect("join") {
+            Ok(_) => ok += 1,
+            Err(ServiceError::TooManyRequests { reason, message }) => {
+                assert_eq!(reason, ThrottleReason::ConcurrentInvocationLimitExceeded);
+                assert_eq!(message, "Rate Exceeded.");
+                throttled += 1;
+            }
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(ok + throttled, 40);
+    assert!(ok >= 5, "at least the limit's worth ran: {ok}");
+    assert!(
+        throttled > 0,
+        "40 at once against a limit of 5 throttles some"
+    );
+    assert!(s.sandbox.gauge.peak.load(Ordering::SeqCst) <= 5);
+    assert!(s.sandbox.created.load(Ordering::SeqCst) <= 5);
+    assert_eq!(s.scheduler.running(None), 0, "every slot was given back");
+    // Once they finished, the limit admits again.
+    s.scheduler
+        .invoke(request("echo", "1"))
+        .await
+        .expect("admitted again");
+}
+
+#[tokio::test]
+async fn idle_environments_are_frozen_and_thawed_on_reuse() {
+    let s = setup_with(Limits {
+        freeze_after: Duration::from_millis(20),
+        ..Limits::default()
+    })
+    .await;
+    let housekeeping = tokio::spawn(Arc::clone(&s.scheduler).housekeeping());
+    let first = s
+        .scheduler
+        .invoke(request("echo", "1"))
+        .await
+        .expect("invoke");
+    let mut frozen = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if s.scheduler.idle_environments() == (1, 1) {
+            frozen = true;
+            break;
+        }
+    }
+    assert!(frozen, "the idle environment was frozen");
+    assert_eq!(
+        s.sandbox.gauge.freezes.load(Ordering::SeqCst),
+        1,
+        "frozen once, not every tick"
+    );
+    let second = s
+        .scheduler
+        .invoke(request("echo", "2"))
+        .await
+        .expect("invoke");
+    assert_eq!(
+        env_of(&first),
+        env_of(&second),
+        "the frozen environment is reused"
+    );
+    assert_eq!(s.sandbox.gauge.thaws.load(Ordering::SeqCst), 1);
+    housekeeping.abort();
+}
+
+#[tokio::test]
+async fn idle_environments_are_reaped_after_the_idle_timeout() {
+    let s = setup_with(Limits {
+        idle_timeout: Duration::from_millis(50),
+        ..Limits::default()
+    })
+    .await;
+    let housekeeping = tokio::spawn(Arc::clone(&s.scheduler).housekeeping());
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let scheduler = Arc::clone(&s.scheduler);
+            tokio::spawn(async move { scheduler.invoke(request("echo", r#"{"sleep":20}"#)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("join").expect("invoke");
+    }
+    let created = s.sandbox.created.load(Ordering::SeqCst);
+    assert_eq!(created, 3);
+    let mut reaped = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if s.sandbox.shut_down.load(Ordering::SeqCst) == created {
+            reaped = true;
+            break;
+        }
+    }
+    assert!(
+        reaped,
+        "every idle environment was shut down: scale to zero"
+    );
+    assert_eq!(s.scheduler.idle_environments(), (0, 0));
+    // The next invoke simply starts a new one.
+    s.scheduler
+        .invoke(request("echo", "1"))
+        .await
+        .expect("cold again");
+    assert_eq!(s.sandbox.created.load(Ordering::SeqCst), created + 1);
+    housekeeping.abort();
 }

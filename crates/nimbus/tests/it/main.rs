@@ -9,5 +9,6 @@ mod isolation;
 mod logs;
 mod malicious;
 mod persistence;
+mod scaling;
 mod support;
 mod validation;

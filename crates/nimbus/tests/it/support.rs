@@ -22,10 +22,19 @@ impl TestServer {
     /// Start a server over `data_dir`, listening on an ephemeral port: bind first, hand over the
     /// bound listener, so there is no window in which another process could take the port.
     pub(crate) async fn start_in(data_dir: &Path) -> Self {
+        Self::start_configured(data_dir, |_| {}).await
+    }
+
+    /// [`start_in`](Self::start_in) with settings changed by `tweak`.
+    pub(crate) async fn start_configured(
+        data_dir: &Path,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("local address");
-        let config =
+        let mut config =
             ServerConfig::new(data_dir.to_owned(), "us-east-1", "000000000000").expect("config");
+        tweak(&mut config);
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(serve(listener, config, async {
             let _ = stopped.await;
@@ -113,8 +122,13 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub(crate) async fn start() -> Self {
+        Self::start_configured(|_| {}).await
+    }
+
+    /// A harness whose server settings are changed by `tweak`.
+    pub(crate) async fn start_configured(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
         let root = tempfile::tempdir().expect("tempdir");
-        let server = TestServer::start_in(&root.path().join("data")).await;
+        let server = TestServer::start_configured(&root.path().join("data"), tweak).await;
         Self { root, server }
     }
 

@@ -91,6 +91,34 @@ impl ProcessWatch {
         }
     }
 
+    /// Stop every process of the environment with the cgroup freezer; `false` where that is
+    /// unavailable (no cgroup, no freezer) or did not complete. Polls until frozen, so it runs
+    /// on a blocking thread.
+    pub(crate) async fn freeze(&self) -> bool {
+        if self.exited().is_some() {
+            return false;
+        }
+        let process = Arc::clone(&self.process);
+        let pid = self.pid;
+        let frozen = tokio::task::spawn_blocking(move || lock(&process).freeze()).await;
+        match frozen {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::Unsupported => false,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, pid, "freezing the environment failed");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Resume a frozen environment (one write to the freezer, so done in place).
+    pub(crate) fn thaw(&self) {
+        if let Err(error) = lock(&self.process).thaw() {
+            tracing::warn!(%error, pid = self.pid, "thawing the environment failed");
+        }
+    }
+
     /// Peak memory of the environment in MiB (rounded up): the cgroup's reading where there is
     /// one, else the process's own high-water mark.
     pub(crate) fn peak_memory_mb(&self) -> Option<u64> {
