@@ -221,7 +221,11 @@ pub(super) fn clean_stale(base: &Path) {
     for entry in super::orphaned_entries(base) {
         if entry.path().is_dir() {
             kill_procs(&entry.path());
-            let _ = rmdir_retry(&entry.path(), Duration::from_millis(50));
+            // An environment that was idle when its server died is still frozen, and a frozen
+            // task only acts on its SIGKILL (PDEATHSIG's, or ours) once thawed.
+            let _ = fs::write(entry.path().join("freezer.state"), "THAWED");
+            let _ = fs::write(entry.path().join("cgroup.freeze"), "0");
+            let _ = rmdir_retry(&entry.path(), Duration::from_millis(200));
         }
     }
 }

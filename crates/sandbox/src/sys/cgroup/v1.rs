@@ -67,11 +67,14 @@ impl V1Backend {
             super::clean_stale(&base);
             Some(base)
         };
+        // The freezer first: its clean-up thaws what a dead server left frozen, so that the
+        // other hierarchies' leftovers can then be emptied and removed.
+        let freezer = find("freezer");
         let backend = V1Backend {
             memory: find("memory"),
             cpu: find("cpu"),
             pids: find("pids"),
-            freezer: find("freezer"),
+            freezer,
             memsw: false,
         };
         if backend.memory.is_none()
