@@ -19,6 +19,7 @@ use std::sync::Arc;
 use axum::Router;
 use nimbus_core::invoke::Invoke;
 use nimbus_core::logs::LogStore;
+use nimbus_core::queue::EventQueue;
 use nimbus_core::{AccountContext, BlobStore, MetadataStore};
 
 pub use code_url::CodeUrlSigner;
@@ -42,7 +43,14 @@ pub struct ApiState {
     pub invoker: Arc<dyn Invoke>,
     /// Function logs.
     pub logs: Arc<dyn LogStore>,
+    /// The account's concurrency limit (GetAccountSettings' `ConcurrentExecutions`), out of
+    /// which reserved concurrency is carved; Lambda's default is 1000.
+    pub concurrency_limit: u32,
+    /// The durable queue of async invocations and their settings (event invoke configs).
+    pub events: Arc<dyn EventQueue>,
 }
+
+pub use routes::schedules;
 
 /// The full HTTP application: the Lambda API behind the request door, plus code downloads.
 pub fn router(state: ApiState) -> Router {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use nimbus_core::validate::{LoggingInput, SettingsInput};
-use nimbus_core::{AccountContext, Function};
+use nimbus_core::{AccountContext, Alias, Function, FunctionVersion};
 use serde::{Deserialize, Serialize};
 
 /// `Code` of CreateFunction; the same members sit at the top of UpdateFunctionCode.
@@ -216,7 +216,7 @@ pub struct SnapStartShape {
 pub struct FunctionConfiguration {
     /// Name.
     pub function_name: String,
-    /// ARN (unqualified for `$LATEST`).
+    /// ARN: unqualified for `$LATEST` asked for without a qualifier, else with the qualifier.
     pub function_arn: String,
     /// Runtime.
     pub runtime: String,
@@ -270,12 +270,19 @@ pub struct FunctionConfiguration {
 }
 
 impl FunctionConfiguration {
-    /// The configuration of `$LATEST` as Get/Create/Update return it.
+    /// The configuration of a version as Get/Create/Update/Publish return it: the ARN of
+    /// `$LATEST` is unqualified, a published version's carries its number.
     pub fn of(f: &Function, account: &AccountContext) -> Self {
         let s = &f.settings;
+        let function_arn = match f.version {
+            FunctionVersion::Latest => account.function_arn(&f.name),
+            FunctionVersion::Published(n) => {
+                account.qualified_function_arn(&f.name, &n.to_string())
+            }
+        };
         Self {
             function_name: f.name.to_string(),
-            function_arn: account.function_arn(&f.name),
+            function_arn,
             runtime: s.runtime.to_string(),
             role: s.role.clone(),
             handler: s.handler.clone(),
@@ -285,7 +292,7 @@ impl FunctionConfiguration {
             memory_size: s.memory_mb,
             last_modified: nimbus_core::time::last_modified(f.last_modified),
             code_sha256: f.code.sha256_base64(),
-            version: "$LATEST".to_owned(),
+            version: f.version.to_string(),
             environment: (!s.environment.is_empty()).then(|| EnvironmentShape {
                 variables: Some(s.environment.clone()),
             }),
@@ -333,6 +340,15 @@ impl FunctionConfiguration {
             ..Self::of(f, account)
         }
     }
+
+    /// The same configuration, reached through `qualifier` (`$LATEST` or an alias): Lambda
+    /// answers with the ARN the caller named, qualified.
+    pub fn named_by(self, qualifier: &str, f: &Function, account: &AccountContext) -> Self {
+        Self {
+            function_arn: account.qualified_function_arn(&f.name, qualifier),
+            ..self
+        }
+    }
 }
 
 /// `Code` of GetFunction.
@@ -356,6 +372,128 @@ pub struct GetFunctionResponse {
     /// Tags, when any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    /// The function's reserved concurrency, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
+}
+
+/// `Concurrency`: PutFunctionConcurrency's input and output, GetFunctionConcurrency's output
+/// and GetFunction's member. Empty (`{}`) when nothing is reserved.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Concurrency {
+    /// Concurrent executions reserved for the function. Signed on input, so that a negative
+    /// value gets Lambda's validation error rather than a parse error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrent_executions: Option<i64>,
+}
+
+/// PublishVersion input.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishVersionRequest {
+    /// Publish only if `$LATEST`'s code has this (base64) SHA-256.
+    pub code_sha256: Option<String>,
+    /// The version's description, replacing `$LATEST`'s.
+    pub description: Option<String>,
+    /// Publish only if `$LATEST`'s revision is this.
+    pub revision_id: Option<String>,
+    /// `LATEST_PUBLISHED` (2025 feature; not supported).
+    pub publish_to: Option<String>,
+}
+
+/// ListVersionsByFunction output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListVersionsResponse {
+    /// One page of versions, `$LATEST` first.
+    pub versions: Vec<FunctionConfiguration>,
+    /// Marker for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+/// `RoutingConfig` of an alias.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoutingConfigShape {
+    /// Version → share of invocations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_version_weights: Option<BTreeMap<String, f64>>,
+}
+
+/// CreateAlias input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateAliasRequest {
+    /// Alias name.
+    pub name: Option<String>,
+    /// The version it points at.
+    pub function_version: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Weighted routing to a second version.
+    pub routing_config: Option<RoutingConfigShape>,
+}
+
+/// UpdateAlias input: only the members present change.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateAliasRequest {
+    /// The version it points at.
+    pub function_version: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Weighted routing; `{}` or empty weights remove it.
+    pub routing_config: Option<RoutingConfigShape>,
+    /// Expected current revision of the alias.
+    pub revision_id: Option<String>,
+}
+
+/// `AliasConfiguration`, as every alias operation returns it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasConfiguration {
+    /// `arn:aws:lambda:<region>:<account>:function:<name>:<alias>`.
+    pub alias_arn: String,
+    /// Alias name.
+    pub name: String,
+    /// The version it points at.
+    pub function_version: String,
+    /// Description (empty when none was given).
+    pub description: String,
+    /// Weighted routing, when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_config: Option<RoutingConfigShape>,
+    /// Revision for optimistic concurrency.
+    pub revision_id: String,
+}
+
+impl AliasConfiguration {
+    /// The wire shape of an alias.
+    pub fn of(a: &Alias, account: &AccountContext) -> Self {
+        Self {
+            alias_arn: account.qualified_function_arn(&a.function, &a.name),
+            name: a.name.clone(),
+            function_version: a.function_version.clone(),
+            description: a.description.clone(),
+            routing_config: (!a.routing.is_empty()).then(|| RoutingConfigShape {
+                additional_version_weights: Some(a.routing.clone()),
+            }),
+            revision_id: a.revision_id.clone(),
+        }
+    }
+}
+
+/// ListAliases output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAliasesResponse {
+    /// One page of aliases in name order.
+    pub aliases: Vec<AliasConfiguration>,
+    /// Marker for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
 }
 
 /// ListFunctions output.

@@ -123,6 +123,11 @@ impl ServiceError {
     pub fn function_not_found(arn: &str) -> Self {
         Self::ResourceNotFound(format!("Function not found: {arn}"))
     }
+
+    /// `ResourceNotFoundException` for an alias that does not exist, named by its ARN.
+    pub fn alias_not_found(alias_arn: &str) -> Self {
+        Self::ResourceNotFound(format!("Cannot find alias arn: {alias_arn}"))
+    }
 }
 
 /// A failure of a store backend.
@@ -137,6 +142,15 @@ pub enum StoreError {
     /// The record changed since it was read (its revision no longer matches).
     #[error("record was changed concurrently")]
     RevisionMismatch,
+    /// A publish expected other code than the function's current code.
+    #[error("current code is {current_sha256_hex}, not the expected code")]
+    CodeMismatch {
+        /// Hex SHA-256 of the code the function has now.
+        current_sha256_hex: String,
+    },
+    /// The record cannot be deleted while these others (alias names) refer to it.
+    #[error("record is referenced by {}", .0.join(", "))]
+    InUse(Vec<String>),
     /// The backend failed (disk, database, corrupt record).
     #[error("store backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

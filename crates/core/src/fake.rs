@@ -6,12 +6,24 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::alias::Alias;
 use crate::error::StoreError;
-use crate::function::Function;
+use crate::function::{Function, FunctionVersion};
 use crate::names::FunctionName;
-use crate::store::{BlobId, BlobStore, FunctionPage, MetadataStore};
+use crate::store::{AliasPage, BlobId, BlobStore, FunctionPage, MetadataStore, VersionPage};
 
 type Entry = (Function, BTreeMap<String, String>);
+
+/// A function's published versions, aliases and reservation, beside its entry.
+#[derive(Debug, Default)]
+struct Versioning {
+    /// The highest version number ever published (deleted ones included).
+    last_version: u64,
+    /// Published versions with the fingerprint of the `$LATEST` they were cut from.
+    versions: BTreeMap<u64, (Function, String)>,
+    aliases: BTreeMap<String, Alias>,
+    reserved: Option<u32>,
+}
 
 /// A valid `provided.al2023` function named `name` whose code is the blob `sha256_hex`, with
 /// Lambda's defaults; tests change the fields they care about.
@@ -27,6 +39,7 @@ pub fn function(name: &str, sha256_hex: &str) -> Function {
     .expect("the test settings are valid");
     Function {
         name,
+        version: FunctionVersion::Latest,
         settings,
         code: crate::function::CodeRef {
             sha256_hex: sha256_hex.to_owned(),
@@ -43,14 +56,38 @@ pub fn function(name: &str, sha256_hex: &str) -> Function {
 #[derive(Debug, Default)]
 pub struct MemoryMetadataStore {
     functions: Mutex<BTreeMap<FunctionName, Entry>>,
+    /// Locked after `functions` whenever both are held.
+    versioning: Mutex<BTreeMap<FunctionName, Versioning>>,
 }
 
+type Guard<'a, T> = std::sync::MutexGuard<'a, BTreeMap<FunctionName, T>>;
+
 impl MemoryMetadataStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<FunctionName, Entry>> {
+    fn lock(&self) -> Guard<'_, Entry> {
         self.functions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    fn versioning(&self) -> Guard<'_, Versioning> {
+        self.versioning
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Both maps, locked in the one order that cannot deadlock.
+    fn lock_all(&self) -> (Guard<'_, Entry>, Guard<'_, Versioning>) {
+        let functions = self.lock();
+        (functions, self.versioning())
+    }
+}
+
+/// Every published version an alias routes to exists.
+fn routes_exist(v: &Versioning, alias: &Alias) -> bool {
+    alias
+        .published_versions()
+        .iter()
+        .all(|n| v.versions.contains_key(n))
 }
 
 #[async_trait]
@@ -60,11 +97,12 @@ impl MetadataStore for MemoryMetadataStore {
         function: &Function,
         tags: &BTreeMap<String, String>,
     ) -> Result<(), StoreError> {
-        let mut map = self.lock();
+        let (mut map, mut versioning) = self.lock_all();
         if map.contains_key(&function.name) {
             return Err(StoreError::AlreadyExists);
         }
         map.insert(function.name.clone(), (function.clone(), tags.clone()));
+        versioning.insert(function.name.clone(), Versioning::default());
         Ok(())
     }
 
@@ -104,10 +142,10 @@ impl MetadataStore for MemoryMetadataStore {
     }
 
     async fn delete_function(&self, name: &FunctionName) -> Result<(), StoreError> {
-        self.lock()
-            .remove(name)
-            .map(|_| ())
-            .ok_or(StoreError::NotFound)
+        let (mut map, mut versioning) = self.lock_all();
+        map.remove(name).ok_or(StoreError::NotFound)?;
+        versioning.remove(name);
+        Ok(())
     }
 
     async fn get_tags(&self, name: &FunctionName) -> Result<BTreeMap<String, String>, StoreError> {
@@ -133,18 +171,245 @@ impl MetadataStore for MemoryMetadataStore {
     }
 
     async fn code_in_use(&self, sha256_hex: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .lock()
+        let (map, versioning) = self.lock_all();
+        let latest = map.values().any(|(f, _)| f.code.sha256_hex == sha256_hex);
+        let published = versioning
             .values()
-            .any(|(f, _)| f.code.sha256_hex == sha256_hex))
+            .flat_map(|v| v.versions.values())
+            .any(|(f, _)| f.code.sha256_hex == sha256_hex);
+        Ok(latest || published)
     }
 
     async fn usage(&self) -> Result<(u64, u64), StoreError> {
-        let map = self.lock();
-        Ok((
-            map.len() as u64,
-            map.values().map(|(f, _)| f.code.size).sum(),
-        ))
+        let (map, versioning) = self.lock_all();
+        let latest: u64 = map.values().map(|(f, _)| f.code.size).sum();
+        let published: u64 = versioning
+            .values()
+            .flat_map(|v| v.versions.values())
+            .map(|(f, _)| f.code.size)
+            .sum();
+        Ok((map.len() as u64, latest + published))
+    }
+
+    async fn get_function_version(
+        &self,
+        name: &FunctionName,
+        version: u64,
+    ) -> Result<Option<Function>, StoreError> {
+        let versioning = self.versioning();
+        Ok(versioning
+            .get(name)
+            .and_then(|v| v.versions.get(&version))
+            .map(|(f, _)| f.clone()))
+    }
+
+    async fn get_alias(
+        &self,
+        name: &FunctionName,
+        alias: &str,
+    ) -> Result<Option<Alias>, StoreError> {
+        let versioning = self.versioning();
+        Ok(versioning
+            .get(name)
+            .and_then(|v| v.aliases.get(alias))
+            .cloned())
+    }
+
+    async fn get_function_concurrency(
+        &self,
+        name: &FunctionName,
+    ) -> Result<Option<u32>, StoreError> {
+        let versioning = self.versioning();
+        Ok(versioning.get(name).and_then(|v| v.reserved))
+    }
+
+    async fn total_reserved_concurrency(&self) -> Result<u64, StoreError> {
+        let versioning = self.versioning();
+        Ok(versioning
+            .values()
+            .filter_map(|v| v.reserved)
+            .map(u64::from)
+            .sum())
+    }
+
+    async fn put_function_concurrency(
+        &self,
+        name: &FunctionName,
+        reserved: Option<u32>,
+    ) -> Result<(), StoreError> {
+        let (map, mut versioning) = self.lock_all();
+        if !map.contains_key(name) {
+            return Err(StoreError::NotFound);
+        }
+        versioning.entry(name.clone()).or_default().reserved = reserved;
+        Ok(())
+    }
+
+    async fn publish_version(
+        &self,
+        name: &FunctionName,
+        expected_code_sha256_hex: Option<&str>,
+        expected_revision: Option<&str>,
+        description: &str,
+    ) -> Result<Function, StoreError> {
+        let (map, mut versioning) = self.lock_all();
+        let (latest, _) = map.get(name).ok_or(StoreError::NotFound)?;
+        if expected_revision.is_some_and(|r| r != latest.revision_id) {
+            return Err(StoreError::RevisionMismatch);
+        }
+        if expected_code_sha256_hex.is_some_and(|c| c != latest.code.sha256_hex) {
+            return Err(StoreError::CodeMismatch {
+                current_sha256_hex: latest.code.sha256_hex.clone(),
+            });
+        }
+        let v = versioning.entry(name.clone()).or_default();
+        let source = latest.fingerprint();
+        if let Some((newest, newest_source)) = v.versions.get(&v.last_version) {
+            if *newest_source == source {
+                return Ok(newest.clone());
+            }
+        }
+        v.last_version += 1;
+        let mut version = latest.clone();
+        version.version = FunctionVersion::Published(v.last_version);
+        version.revision_id = uuid::Uuid::new_v4().to_string();
+        version.last_modified = chrono::Utc::now();
+        if !description.is_empty() {
+            description.clone_into(&mut version.settings.description);
+        }
+        v.versions.insert(v.last_version, (version.clone(), source));
+        Ok(version)
+    }
+
+    async fn list_versions(
+        &self,
+        name: &FunctionName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<VersionPage, StoreError> {
+        let (map, versioning) = self.lock_all();
+        let (latest, _) = map.get(name).ok_or(StoreError::NotFound)?;
+        let after = match after {
+            None => None,
+            // Nothing sorts after a marker this store never handed out.
+            Some(a) => match FunctionVersion::parse(a) {
+                Some(v) => Some(v),
+                None => return Ok(VersionPage::default()),
+            },
+        };
+        let mut all = std::iter::once(latest.clone())
+            .chain(
+                versioning
+                    .get(name)
+                    .into_iter()
+                    .flat_map(|v| v.versions.values().map(|(f, _)| f.clone())),
+            )
+            .filter(|f| after.is_none_or(|a| f.version > a));
+        let versions: Vec<Function> = all.by_ref().take(limit).collect();
+        Ok(VersionPage {
+            versions,
+            more: all.next().is_some(),
+        })
+    }
+
+    async fn delete_function_version(
+        &self,
+        name: &FunctionName,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        let (map, mut versioning) = self.lock_all();
+        if !map.contains_key(name) {
+            return Err(StoreError::NotFound);
+        }
+        let v = versioning.entry(name.clone()).or_default();
+        if !v.versions.contains_key(&version) {
+            return Err(StoreError::NotFound);
+        }
+        let users: Vec<String> = v
+            .aliases
+            .values()
+            .filter(|a| a.references(version))
+            .map(|a| a.name.clone())
+            .collect();
+        if !users.is_empty() {
+            return Err(StoreError::InUse(users));
+        }
+        v.versions.remove(&version);
+        Ok(())
+    }
+
+    async fn create_alias(&self, alias: &Alias) -> Result<(), StoreError> {
+        let (map, mut versioning) = self.lock_all();
+        if !map.contains_key(&alias.function) {
+            return Err(StoreError::NotFound);
+        }
+        let v = versioning.entry(alias.function.clone()).or_default();
+        if v.aliases.contains_key(&alias.name) {
+            return Err(StoreError::AlreadyExists);
+        }
+        if !routes_exist(v, alias) {
+            return Err(StoreError::NotFound);
+        }
+        v.aliases.insert(alias.name.clone(), alias.clone());
+        Ok(())
+    }
+
+    async fn update_alias(
+        &self,
+        alias: &Alias,
+        expected_revision: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (map, mut versioning) = self.lock_all();
+        if !map.contains_key(&alias.function) {
+            return Err(StoreError::NotFound);
+        }
+        let v = versioning.entry(alias.function.clone()).or_default();
+        let stored = v.aliases.get(&alias.name).ok_or(StoreError::NotFound)?;
+        if expected_revision.is_some_and(|r| r != stored.revision_id) {
+            return Err(StoreError::RevisionMismatch);
+        }
+        if !routes_exist(v, alias) {
+            return Err(StoreError::NotFound);
+        }
+        v.aliases.insert(alias.name.clone(), alias.clone());
+        Ok(())
+    }
+
+    async fn delete_alias(&self, name: &FunctionName, alias: &str) -> Result<(), StoreError> {
+        let (map, mut versioning) = self.lock_all();
+        if !map.contains_key(name) {
+            return Err(StoreError::NotFound);
+        }
+        versioning
+            .get_mut(name)
+            .and_then(|v| v.aliases.remove(alias))
+            .map(|_| ())
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn list_aliases(
+        &self,
+        name: &FunctionName,
+        function_version: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<AliasPage, StoreError> {
+        let (map, versioning) = self.lock_all();
+        if !map.contains_key(name) {
+            return Err(StoreError::NotFound);
+        }
+        let mut all = versioning
+            .get(name)
+            .into_iter()
+            .flat_map(|v| v.aliases.values())
+            .filter(|a| after.is_none_or(|after| a.name.as_str() > after))
+            .filter(|a| function_version.is_none_or(|fv| a.function_version == fv))
+            .cloned();
+        let aliases: Vec<Alias> = all.by_ref().take(limit).collect();
+        Ok(AliasPage {
+            aliases,
+            more: all.next().is_some(),
+        })
     }
 }
 

@@ -10,6 +10,9 @@ use crate::names::FunctionRef;
 /// Largest synchronous request and response payload, in bytes.
 pub const SYNC_PAYLOAD_MAX: usize = 6 * 1024 * 1024;
 
+/// Largest asynchronous (`Event`) payload, in bytes (1 MB since late 2025).
+pub const ASYNC_PAYLOAD_MAX: usize = 1024 * 1024;
+
 /// How the caller wants the function run (`X-Amz-Invocation-Type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvocationType {

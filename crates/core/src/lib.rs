@@ -1,14 +1,16 @@
 //! Domain types and seams of Nimbus.
 //!
 //! Everything here is free of I/O — except [`package::unpack`], the one audited routine that
-//! extracts untrusted archives, kept beside the checks it relies on. The rest: functions and their settings ([`Function`],
-//! [`FunctionSettings`]), names and ARNs ([`FunctionName`], [`FunctionRef`], [`AccountContext`]),
+//! extracts untrusted archives, kept beside the checks it relies on. The rest: functions, their
+//! settings and versions ([`Function`], [`FunctionSettings`], [`FunctionVersion`]), aliases
+//! ([`Alias`]), names and ARNs ([`FunctionName`], [`FunctionRef`], [`AccountContext`]),
 //! quotas ([`limits`]), the validation rules Lambda applies to them ([`validate`]), code-package
 //! inspection ([`package`]), errors named after AWS's error types ([`ServiceError`]) and the
 //! traits behind which storage lives ([`MetadataStore`], [`BlobStore`]).
 //!
 //! With the `test-util` feature, [`fake`] provides in-memory implementations of the store traits.
 
+pub mod alias;
 pub mod arn;
 pub mod error;
 #[cfg(feature = "test-util")]
@@ -19,6 +21,7 @@ pub mod limits;
 pub mod logs;
 pub mod names;
 pub mod package;
+pub mod queue;
 pub mod runtime;
 pub mod sandbox;
 pub mod schedule;
@@ -26,11 +29,13 @@ pub mod store;
 pub mod time;
 pub mod validate;
 
+pub use alias::Alias;
 pub use arn::AccountContext;
 pub use error::{ServiceError, StoreError, ThrottleReason};
 pub use function::{
-    Architecture, CodeRef, Function, FunctionSettings, FunctionState, LoggingConfig, TracingMode,
+    Architecture, CodeRef, Function, FunctionSettings, FunctionState, FunctionVersion,
+    LoggingConfig, TracingMode,
 };
 pub use names::{FunctionName, FunctionRef, Qualifier};
 pub use runtime::Runtime;
-pub use store::{BlobId, BlobStore, FunctionPage, MetadataStore};
+pub use store::{AliasPage, BlobId, BlobStore, FunctionPage, MetadataStore, VersionPage};

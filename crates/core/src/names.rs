@@ -178,13 +178,41 @@ impl FunctionRef {
     }
 
     /// The name, if the reference means `$LATEST` of a function of this server; otherwise the
-    /// `ResourceNotFoundException` Lambda answers. Published versions and aliases do not exist
-    /// yet, so any other qualifier names nothing.
+    /// `ResourceNotFoundException` Lambda answers. For callers that resolve only `$LATEST`;
+    /// [`local`](Self::local) hands out versions and aliases too.
     pub fn latest(&self, ctx: &AccountContext) -> Result<&FunctionName, ServiceError> {
         if self.belongs_to(ctx) && matches!(self.qualifier, None | Some(Qualifier::Latest)) {
             Ok(&self.name)
         } else {
             Err(ServiceError::function_not_found(&self.arn(ctx)))
+        }
+    }
+
+    /// The name and the qualifier (if any) when the reference names a function of this server;
+    /// otherwise the `ResourceNotFoundException` Lambda answers. Whether that version or alias
+    /// exists is for the caller to look up.
+    pub fn local(
+        &self,
+        ctx: &AccountContext,
+    ) -> Result<(&FunctionName, Option<&Qualifier>), ServiceError> {
+        if self.belongs_to(ctx) {
+            Ok((&self.name, self.qualifier.as_ref()))
+        } else {
+            Err(ServiceError::function_not_found(&self.arn(ctx)))
+        }
+    }
+
+    /// The name, for operations on a function as a whole (publishing, aliases, reserved
+    /// concurrency): a reference of another account or region names nothing here
+    /// (`ResourceNotFoundException`), and a qualifier other than `$LATEST` is refused with
+    /// `InvalidParameterValueException`.
+    pub fn unqualified(&self, ctx: &AccountContext) -> Result<&FunctionName, ServiceError> {
+        match self.local(ctx)? {
+            (name, None | Some(Qualifier::Latest)) => Ok(name),
+            (_, Some(_)) => Err(ServiceError::InvalidParameterValue(format!(
+                "{} names a version or alias; this operation applies to the whole function, so name it without a qualifier.",
+                self.arn(ctx)
+            ))),
         }
     }
 
@@ -295,6 +323,39 @@ mod tests {
         );
         let other = FunctionRef::parse("111111111111:function:f").expect("parse");
         assert!(other.latest(&ctx).is_err());
+    }
+
+    #[test]
+    fn local_references_carry_their_qualifier() {
+        let ctx = AccountContext::default();
+        let r = FunctionRef::parse("f:live").expect("parse");
+        let (name, q) = r.local(&ctx).expect("local");
+        assert_eq!(name.as_str(), "f");
+        assert_eq!(q, Some(&Qualifier::Alias("live".into())));
+        let r = FunctionRef::parse("arn:aws:lambda:us-east-1:000000000000:function:f:3")
+            .expect("parse");
+        assert_eq!(
+            r.local(&ctx).expect("local").1,
+            Some(&Qualifier::Version(3))
+        );
+        let other =
+            FunctionRef::parse("arn:aws:lambda:eu-west-1:000000000000:function:f").expect("parse");
+        assert_eq!(
+            other.local(&ctx).expect_err("other region").error_type(),
+            "ResourceNotFoundException"
+        );
+
+        for whole in ["f", "f:$LATEST", "000000000000:function:f"] {
+            let r = FunctionRef::parse(whole).expect("parse");
+            assert_eq!(r.unqualified(&ctx).map(FunctionName::as_str), Ok("f"));
+        }
+        for part in ["f:1", "f:live"] {
+            let err = FunctionRef::parse(part)
+                .expect("parse")
+                .unqualified(&ctx)
+                .expect_err(part);
+            assert_eq!(err.error_type(), "InvalidParameterValueException", "{part}");
+        }
     }
 
     #[test]

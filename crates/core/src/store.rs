@@ -1,4 +1,5 @@
-//! The seams behind which state lives: function metadata and content-addressed blobs.
+//! The seams behind which state lives: function metadata (functions, their published versions,
+//! aliases and reserved concurrency) and content-addressed blobs.
 //!
 //! The embedded backends (SQLite, a blob directory) live in `nimbus-store`; a clustered backend
 //! implements the same traits, so callers never change.
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::alias::Alias;
 use crate::error::StoreError;
 use crate::function::Function;
 use crate::names::FunctionName;
@@ -21,9 +23,30 @@ pub struct FunctionPage {
     pub more: bool,
 }
 
-/// Durable metadata: functions and their tags.
+/// One page of a function's versions: `$LATEST` first, then published versions by number.
+#[derive(Debug, Clone, Default)]
+pub struct VersionPage {
+    /// The versions on this page.
+    pub versions: Vec<Function>,
+    /// Whether more versions follow the last one on this page.
+    pub more: bool,
+}
+
+/// One page of a function's aliases in name order.
+#[derive(Debug, Clone, Default)]
+pub struct AliasPage {
+    /// The aliases on this page.
+    pub aliases: Vec<Alias>,
+    /// Whether more aliases follow the last one on this page.
+    pub more: bool,
+}
+
+/// Durable metadata: functions, their tags, published versions, aliases and reserved
+/// concurrency.
 ///
-/// Every mutation is durable (committed and on disk) when the call returns.
+/// Every mutation is durable (committed and on disk) when the call returns. A function record
+/// ([`get_function`](Self::get_function)) is its `$LATEST`; published versions are immutable
+/// snapshots of it, numbered per function from 1 and never renumbered or reused.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
     /// Store a new function with its initial tags; [`StoreError::AlreadyExists`] if the name is taken.
@@ -51,7 +74,9 @@ pub trait MetadataStore: Send + Sync + 'static {
         expected_revision: &str,
     ) -> Result<(), StoreError>;
 
-    /// Delete a function and its tags; [`StoreError::NotFound`] if there was none.
+    /// Delete a function with its tags, published versions, aliases and reserved concurrency;
+    /// [`StoreError::NotFound`] if there was none. A function created later under the same name
+    /// starts again at version 1.
     async fn delete_function(&self, name: &FunctionName) -> Result<(), StoreError>;
 
     /// The function's tags; [`StoreError::NotFound`] if the function does not exist.
@@ -65,11 +90,112 @@ pub trait MetadataStore: Send + Sync + 'static {
         remove: &[String],
     ) -> Result<(), StoreError>;
 
-    /// Whether any function's code is the blob with this hex SHA-256.
+    /// Whether any function's `$LATEST` or published version uses the blob with this hex SHA-256.
     async fn code_in_use(&self, sha256_hex: &str) -> Result<bool, StoreError>;
 
-    /// Number of functions and the total size of their code packages in bytes.
+    /// Number of functions, and the total size in bytes of the code packages of their
+    /// `$LATEST` and published versions (each version counts, as in Lambda's `TotalCodeSize`).
     async fn usage(&self) -> Result<(u64, u64), StoreError>;
+
+    /// Published version `version` of the function, if both exist.
+    async fn get_function_version(
+        &self,
+        name: &FunctionName,
+        version: u64,
+    ) -> Result<Option<Function>, StoreError>;
+
+    /// The function's alias named `alias`, if both exist.
+    async fn get_alias(
+        &self,
+        name: &FunctionName,
+        alias: &str,
+    ) -> Result<Option<Alias>, StoreError>;
+
+    /// The function's reserved concurrency; `None` if it has none (or does not exist).
+    async fn get_function_concurrency(
+        &self,
+        name: &FunctionName,
+    ) -> Result<Option<u32>, StoreError>;
+
+    /// The sum of every function's reserved concurrency.
+    async fn total_reserved_concurrency(&self) -> Result<u64, StoreError>;
+
+    /// Set (`Some`) or remove (`None`) the function's reserved concurrency;
+    /// [`StoreError::NotFound`] if the function does not exist. Whether the account can afford
+    /// the reservation is the caller's rule.
+    async fn put_function_concurrency(
+        &self,
+        name: &FunctionName,
+        reserved: Option<u32>,
+    ) -> Result<(), StoreError>;
+
+    /// Publish `$LATEST` as a new version, atomically with its preconditions, and return the
+    /// version.
+    ///
+    /// - [`StoreError::NotFound`]: no such function.
+    /// - [`StoreError::RevisionMismatch`]: `expected_revision` is given and `$LATEST`'s
+    ///   revision is another (checked first).
+    /// - [`StoreError::CodeMismatch`]: `expected_code_sha256_hex` is given and `$LATEST`'s code
+    ///   is another.
+    ///
+    /// If `$LATEST`'s code and settings are unchanged since the newest version was published
+    /// (and that version still exists), that version is returned and nothing is written.
+    /// Otherwise the new version takes the next number, one above any ever published for this
+    /// function, even deleted ones. A non-empty `description` replaces `$LATEST`'s in the
+    /// version; an empty one keeps it.
+    async fn publish_version(
+        &self,
+        name: &FunctionName,
+        expected_code_sha256_hex: Option<&str>,
+        expected_revision: Option<&str>,
+        description: &str,
+    ) -> Result<Function, StoreError>;
+
+    /// Up to `limit` versions of the function after `after` (`$LATEST` or a version number as
+    /// returned earlier; `None` starts with `$LATEST`), `$LATEST` first and then published
+    /// versions in ascending order; [`StoreError::NotFound`] if the function does not exist.
+    async fn list_versions(
+        &self,
+        name: &FunctionName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<VersionPage, StoreError>;
+
+    /// Delete published version `version`. [`StoreError::NotFound`] if the function or the
+    /// version does not exist; [`StoreError::InUse`] with the alias names if aliases route to it.
+    async fn delete_function_version(
+        &self,
+        name: &FunctionName,
+        version: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Store a new alias of `alias.function`. [`StoreError::AlreadyExists`] if the name is taken;
+    /// [`StoreError::NotFound`] if the function or a published version the alias routes to does
+    /// not exist.
+    async fn create_alias(&self, alias: &Alias) -> Result<(), StoreError>;
+
+    /// Replace an alias, provided its stored revision is still `expected_revision` (when given).
+    /// [`StoreError::NotFound`] if the alias, its function or a published version it routes to
+    /// does not exist; [`StoreError::RevisionMismatch`] if the revision changed.
+    async fn update_alias(
+        &self,
+        alias: &Alias,
+        expected_revision: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Delete an alias; [`StoreError::NotFound`] if the function or the alias does not exist.
+    async fn delete_alias(&self, name: &FunctionName, alias: &str) -> Result<(), StoreError>;
+
+    /// Up to `limit` aliases of the function whose names sort after `after`, in name order,
+    /// only those pointing at `function_version` when it is given; [`StoreError::NotFound`] if
+    /// the function does not exist.
+    async fn list_aliases(
+        &self,
+        name: &FunctionName,
+        function_version: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<AliasPage, StoreError>;
 }
 
 /// The address of a blob: lower-case hex SHA-256 of its bytes.

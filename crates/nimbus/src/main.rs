@@ -1,4 +1,5 @@
-//! `nimbus`: run the platform (`nimbus server`) or drive one (`nimbus deploy`, `nimbus functions`).
+//! `nimbus`: run the platform (`nimbus server`) or drive one (`nimbus deploy`, `nimbus functions`,
+//! `nimbus versions`, `nimbus alias`, `nimbus concurrency`, …).
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,16 @@ enum Command {
     /// List, show and delete functions.
     #[command(subcommand)]
     Functions(cli::functions::FunctionsCommand),
+    /// List a function's versions, or publish a new one.
+    Versions(cli::versions::VersionsArgs),
+    /// Create, update, show, list and delete aliases of a function.
+    #[command(subcommand)]
+    Alias(cli::alias::AliasCommand),
+    /// Show, set or remove a function's reserved concurrency.
+    Concurrency(cli::concurrency::ConcurrencyArgs),
+    /// Schedules that invoke functions: add, list, remove.
+    #[command(subcommand)]
+    Schedules(cli::schedules::SchedulesCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +58,10 @@ fn main() -> std::process::ExitCode {
             Command::Invoke(args) => args.run().await,
             Command::Logs(args) => args.run().await,
             Command::Functions(cmd) => cmd.run().await,
+            Command::Versions(args) => args.run().await,
+            Command::Alias(cmd) => cmd.run().await,
+            Command::Concurrency(args) => args.run().await,
+            Command::Schedules(cmd) => cmd.run().await,
         }
     });
     match result {

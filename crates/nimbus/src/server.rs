@@ -9,12 +9,18 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use nimbus_api::{AllowAll, ApiState, CodeUrlSigner};
+use nimbus_core::invoke::Invoke;
+use nimbus_core::queue::EventQueue;
+use nimbus_core::schedule::ScheduleStore;
 use nimbus_core::{AccountContext, BlobStore, MetadataStore};
 use nimbus_sandbox::sys::{CpuPolicy, Isolation};
 use nimbus_sandbox::{LinuxSandbox, LinuxSandboxConfig};
 use nimbus_scheduler::log_sink::StoreLogSink;
-use nimbus_scheduler::{Limits, Scheduler, SchedulerConfig};
-use nimbus_store::{FsBlobStore, SqliteLogStore, SqliteMetadataStore};
+use nimbus_scheduler::{AsyncSettings, Limits, Scheduler, SchedulerConfig};
+use nimbus_store::{
+    FsBlobStore, SqliteEventQueue, SqliteLogStore, SqliteMetadataStore, SqliteScheduleStore,
+};
+use nimbus_triggers::{RunnerSettings, ScheduleRunner, SystemClock};
 use tokio::net::TcpListener;
 
 /// Blobs younger than this are never collected, so a package being uploaded right now (stored,
@@ -130,6 +136,8 @@ pub struct ServerConfig {
     pub sandbox_state_dir: Option<PathBuf>,
     /// Concurrency and idle-environment limits.
     pub limits: Limits,
+    /// Retry timing and parallelism of async invocation.
+    pub async_settings: AsyncSettings,
 }
 
 impl ServerConfig {
@@ -156,6 +164,7 @@ impl ServerConfig {
             interpreters: Default::default(),
             sandbox_state_dir: None,
             limits: Limits::default(),
+            async_settings: AsyncSettings::default(),
         })
     }
 
@@ -227,17 +236,41 @@ pub async fn serve(
         stop_rx,
     ));
     let housekeeping = tokio::spawn(Arc::clone(&platform.scheduler).housekeeping());
-    let app = nimbus_api::router(platform.state.clone());
+    let dispatcher = tokio::spawn(Arc::clone(&platform.scheduler).dispatch());
+    let runner_task = tokio::spawn({
+        let runner = Arc::clone(&platform.runner);
+        async move { runner.run().await }
+    });
+    let schedules_api = nimbus_api::schedules::SchedulesApi::new(
+        Arc::clone(&platform.schedules),
+        config.account.clone(),
+        {
+            let runner = Arc::clone(&platform.runner);
+            move || runner.reload()
+        },
+    );
+    // The EventBridge Scheduler API shares the door (request ids, auth) of the Lambda API.
+    let app = nimbus_api::router(platform.state.clone()).merge(
+        nimbus_api::schedules::router(schedules_api).layer(axum::middleware::from_fn_with_state(
+            platform.state.auth.clone(),
+            nimbus_api::middleware::aws_request,
+        )),
+    );
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serve HTTP");
     let _ = stop_tx.send(true);
     let _ = collector.await;
+    platform.runner.stop();
+    let _ = runner_task.await;
     housekeeping.abort();
+    dispatcher.abort();
     let Platform {
         state,
         scheduler,
+        schedules: _,
+        runner: _,
         log_writer,
         _lock,
     } = platform;
@@ -256,6 +289,8 @@ pub async fn serve(
 struct Platform {
     state: ApiState,
     scheduler: Arc<Scheduler>,
+    schedules: Arc<dyn ScheduleStore>,
+    runner: Arc<ScheduleRunner>,
     log_writer: tokio::task::JoinHandle<()>,
     _lock: std::fs::File,
 }
@@ -276,6 +311,10 @@ impl Platform {
         let logs = Arc::new(
             SqliteLogStore::open(&dir.join("logs.db"))
                 .with_context(|| format!("open log database in {}", dir.display()))?,
+        );
+        let events: Arc<dyn EventQueue> = Arc::new(
+            SqliteEventQueue::open(&dir.join("events.db"))
+                .with_context(|| format!("open the async event queue in {}", dir.display()))?,
         );
         if let Some(state_dir) = &config.sandbox_state_dir {
             let sandbox = nimbus_sandbox::sys::SandboxConfig {
@@ -313,9 +352,23 @@ impl Platform {
                 sandbox,
                 sink,
             )
-            .context("open the code cache")?,
+            .context("open the code cache")?
+            .with_event_queue(Arc::clone(&events), config.async_settings),
         );
+        let schedules: Arc<dyn ScheduleStore> = Arc::new(
+            SqliteScheduleStore::open(&dir.join("schedules.db"))
+                .with_context(|| format!("open the schedules database in {}", dir.display()))?,
+        );
+        let runner = Arc::new(ScheduleRunner::new(
+            Arc::clone(&schedules),
+            scheduler.clone() as Arc<dyn Invoke>,
+            Arc::new(SystemClock),
+            config.account.clone(),
+            RunnerSettings::default(),
+        ));
         Ok(Self {
+            schedules,
+            runner,
             state: ApiState {
                 meta,
                 blobs,
@@ -324,6 +377,8 @@ impl Platform {
                 auth: Arc::new(AllowAll),
                 invoker: scheduler.clone(),
                 logs,
+                concurrency_limit: config.limits.max_concurrency,
+                events,
             },
             scheduler,
             log_writer,
@@ -342,6 +397,9 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
+/// How long start-up waits for the data directory's lock.
+const LOCK_PATIENCE: Duration = Duration::from_secs(5);
+
 fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     let path = dir.join("LOCK");
     let file = std::fs::OpenOptions::new()
@@ -350,14 +408,22 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
         .write(true)
         .open(&path)
         .with_context(|| format!("open {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "another nimbus server is using {}; stop it or choose another --data-dir",
-            dir.display()
-        ),
-        Err(std::fs::TryLockError::Error(err)) => {
-            Err(err).with_context(|| format!("lock {}", path.display()))
+    // Right after a crash the lock can still be held for a moment: the dead server's children
+    // share its open file until they exec or die. A restart waits that out.
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "another nimbus server is using {}; stop it or choose another --data-dir",
+                dir.display()
+            ),
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(err).with_context(|| format!("lock {}", path.display()))
+            }
         }
     }
 }

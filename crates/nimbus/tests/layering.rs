@@ -11,6 +11,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("api", &["nimbus-core"]),
     ("sandbox", &["nimbus-core"]),
     ("scheduler", &["nimbus-core"]),
+    ("triggers", &["nimbus-core"]),
     (
         "nimbus",
         &[
@@ -19,6 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "nimbus-api",
             "nimbus-sandbox",
             "nimbus-scheduler",
+            "nimbus-triggers",
         ],
     ),
 ];

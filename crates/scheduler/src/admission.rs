@@ -10,14 +10,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use nimbus_core::{ServiceError, ThrottleReason};
+use tokio::sync::Notify;
 
 /// Counts invocations in flight against the account limit and reservations.
 #[derive(Debug)]
 pub(crate) struct Admission {
     limit: u32,
     state: Mutex<State>,
+    /// Rung whenever a permit is given back, for callers waiting for room.
+    freed: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -32,7 +36,6 @@ struct State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Limit {
     /// The function's own reservation.
-    #[allow(dead_code)] // the scheduler reads reservations once the store keeps them
     Reserved(u32),
     /// The unreserved pool, given the account's total reservations.
     Unreserved {
@@ -55,6 +58,7 @@ impl Admission {
         Arc::new(Self {
             limit,
             state: Mutex::new(State::default()),
+            freed: Notify::new(),
         })
     }
 
@@ -98,6 +102,28 @@ impl Admission {
         })
     }
 
+    /// Like [`admit`](Self::admit), but wait up to `patience` for a slot to free up: queued
+    /// (async) events wait for room instead of failing, as Lambda's async queue does.
+    pub(crate) async fn admit_waiting(
+        self: &Arc<Self>,
+        function: &str,
+        limit: Limit,
+        patience: Duration,
+    ) -> Result<Permit, ServiceError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // Registered before trying, so a slot freed in between is not missed.
+            let freed = self.freed.notified();
+            match self.admit(function, limit) {
+                Ok(permit) => return Ok(permit),
+                Err(throttled) if tokio::time::Instant::now() >= deadline => return Err(throttled),
+                Err(_) => {
+                    let _ = tokio::time::timeout_at(deadline, freed).await;
+                }
+            }
+        }
+    }
+
     /// Invocations in flight: across the account, and of one function.
     pub(crate) fn running(&self, function: Option<&str>) -> u32 {
         let state = self.lock();
@@ -120,12 +146,45 @@ impl Drop for Permit {
                 state.per_function.remove(&self.function);
             }
         }
+        drop(state);
+        self.admission.freed.notify_waiters();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_waiting_caller_gets_the_next_free_slot_or_the_throttle() {
+        let admission = Admission::new(1000);
+        let held = admission.admit("f", Limit::Reserved(1)).expect("first");
+        let waiter = {
+            let admission = Arc::clone(&admission);
+            tokio::spawn(async move {
+                admission
+                    .admit_waiting("f", Limit::Reserved(1), Duration::from_secs(5))
+                    .await
+                    .map(drop)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(held);
+        waiter
+            .await
+            .expect("join")
+            .expect("admitted once the slot was freed");
+        let _again = admission
+            .admit("f", Limit::Reserved(1))
+            .expect("free again");
+        let impatient = admission
+            .admit_waiting("f", Limit::Reserved(1), Duration::from_millis(20))
+            .await;
+        assert!(matches!(
+            impatient,
+            Err(ServiceError::TooManyRequests { .. })
+        ));
+    }
 
     fn reason(result: Result<Permit, ServiceError>) -> Option<ThrottleReason> {
         match result {

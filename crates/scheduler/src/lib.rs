@@ -8,9 +8,11 @@
 
 mod admission;
 pub mod code_cache;
+mod dispatch;
 mod environment_spec;
 pub mod log_sink;
 mod pool;
 mod scheduler;
 
+pub use dispatch::AsyncSettings;
 pub use scheduler::{Limits, Scheduler, SchedulerConfig};

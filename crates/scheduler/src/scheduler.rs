@@ -8,13 +8,18 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use bytes::Bytes;
 use nimbus_core::invoke::{InvocationRequest, InvocationResult, InvocationType, Invoke};
+use nimbus_core::queue::{EventQueue, QueuedEvent};
 use nimbus_core::sandbox::{
     Invocation, InvocationOutcome, InvocationReport, LogSink, Sandbox, SandboxError,
 };
-use nimbus_core::{AccountContext, BlobStore, Function, MetadataStore, Runtime, ServiceError};
+use nimbus_core::{
+    AccountContext, Alias, BlobStore, Function, FunctionRef, FunctionVersion, MetadataStore,
+    Qualifier, Runtime, ServiceError,
+};
 
 use crate::admission::{Admission, Limit};
 use crate::code_cache::CodeCache;
+use crate::dispatch::{self, AsyncPath, AsyncSettings, InFlight, Policy, Settle};
 use crate::environment_spec::environment_spec;
 use crate::pool::{Env, Pool, PoolKey};
 
@@ -66,6 +71,8 @@ pub struct Scheduler {
     admission: Arc<Admission>,
     limits: Limits,
     account: AccountContext,
+    /// The durable queue of async invocations, when the scheduler has one.
+    async_path: Option<AsyncPath>,
 }
 
 impl Scheduler {
@@ -86,7 +93,135 @@ impl Scheduler {
             admission: Admission::new(config.limits.max_concurrency),
             limits: config.limits,
             account: config.account,
+            async_path: None,
         })
+    }
+
+    /// Accept `Event` invocations into `queue` and run them with [`dispatch`](Self::dispatch).
+    pub fn with_event_queue(mut self, queue: Arc<dyn EventQueue>, settings: AsyncSettings) -> Self {
+        self.async_path = Some(AsyncPath::new(queue, settings));
+        self
+    }
+
+    /// Run queued async events, until the task running this is aborted (at server shutdown).
+    /// It first takes back the leases a previous (crashed) process held.
+    pub async fn dispatch(self: Arc<Self>) {
+        let Some(path) = self.async_path.as_ref() else {
+            return;
+        };
+        match path.queue.recover(&path.owner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "resuming async events of a previous run"),
+            Err(error) => tracing::error!(%error, "could not recover queued async events"),
+        }
+        loop {
+            let room = path
+                .settings
+                .max_in_flight
+                .saturating_sub(path.in_flight.load(std::sync::atomic::Ordering::Acquire));
+            // Registered before looking, so a wake-up between the lease and the wait is kept.
+            let woken = path.wake.notified();
+            let leased = if room == 0 {
+                Vec::new()
+            } else {
+                match path
+                    .queue
+                    .lease(&path.owner, chrono::Utc::now(), room)
+                    .await
+                {
+                    Ok(events) => events,
+                    Err(error) => {
+                        tracing::error!(%error, "could not lease async events");
+                        Vec::new()
+                    }
+                }
+            };
+            if leased.is_empty() {
+                let _ = tokio::time::timeout(path.settings.poll, woken).await;
+                continue;
+            }
+            for event in leased {
+                path.in_flight
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                let scheduler = Arc::clone(&self);
+                tokio::spawn(async move { scheduler.run_event(event).await });
+            }
+        }
+    }
+
+    /// Run one queued event and settle it.
+    async fn run_event(&self, event: QueuedEvent) {
+        let Some(path) = self.async_path.as_ref() else {
+            return;
+        };
+        let _in_flight = InFlight(path);
+        let config = path
+            .queue
+            .get_invoke_config(&event.function, event.qualifier.as_deref())
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "reading the async settings failed; using the defaults");
+                None
+            });
+        let policy = Policy::from_config(config);
+        let now = chrono::Utc::now();
+        let outcome = if dispatch::expired(&event, &policy, now) {
+            None
+        } else {
+            Some(match dispatch::request_of(&event) {
+                Ok(request) => self.invoke_sync(request).await,
+                Err(error) => Err(error),
+            })
+        };
+        let now = chrono::Utc::now();
+        let settle = dispatch::settle(&event, &policy, &path.settings, outcome.as_ref(), now);
+        let result = match settle {
+            Settle::Retry { attempts, at } => path.queue.reschedule(&event.id, attempts, at).await,
+            Settle::Done(destination) => {
+                if let Some((arn, condition)) = destination {
+                    let count = event.attempts + u32::from(outcome.is_some());
+                    let record = dispatch::invocation_record(
+                        &event,
+                        &self.account,
+                        condition,
+                        outcome.as_ref(),
+                        count,
+                        now,
+                    );
+                    self.deliver(&arn, record, &event.id).await;
+                }
+                path.queue.complete(&event.id).await
+            }
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, request_id = %event.id, "could not settle an async event");
+        }
+    }
+
+    /// Queue an invocation record for a destination function.
+    async fn deliver(&self, arn: &str, record: Bytes, source_id: &str) {
+        let Some(path) = self.async_path.as_ref() else {
+            return;
+        };
+        let Some((function, qualifier)) = dispatch::destination_function(arn) else {
+            tracing::warn!(
+                destination = arn,
+                request_id = source_id,
+                "destination is not a function; record dropped"
+            );
+            return;
+        };
+        let request = InvocationRequest {
+            function: FunctionRef::from_name(function.clone()),
+            payload: record,
+            invocation_type: InvocationType::Event,
+            log_tail: false,
+            client_context: None,
+            request_id: uuid::Uuid::new_v4().to_string(),
+        };
+        if let Err(error) = path.accept(&function, qualifier, &request).await {
+            tracing::error!(%error, destination = arn, request_id = source_id, "could not deliver to the destination");
+        }
     }
 
     /// Freeze environments idle past the grace period and shut down those idle past the
@@ -137,17 +272,53 @@ impl Scheduler {
         }
     }
 
-    async fn resolve(&self, request: &InvocationRequest) -> Result<Function, ServiceError> {
+    /// The function version an invocation runs: `$LATEST`, a published version, or the
+    /// version an alias routes this invocation to (weighted, when it splits traffic).
+    async fn resolve(&self, request: &InvocationRequest) -> Result<Resolved, ServiceError> {
         let r = &request.function;
-        let name = r.latest(&self.account)?;
-        self.meta
-            .get_function(name)
+        let not_found = || ServiceError::function_not_found(&r.arn(&self.account));
+        if !r.belongs_to(&self.account) {
+            return Err(not_found());
+        }
+        let version = match &r.qualifier {
+            None | Some(Qualifier::Latest) => FunctionVersion::Latest,
+            Some(Qualifier::Version(n)) => FunctionVersion::Published(*n),
+            Some(Qualifier::Alias(alias)) => {
+                let alias = self
+                    .meta
+                    .get_alias(&r.name, alias)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(not_found)?;
+                route_alias(&alias, random_unit())?
+            }
+        };
+        let function = match version {
+            FunctionVersion::Latest => self.meta.get_function(&r.name).await,
+            FunctionVersion::Published(n) => self.meta.get_function_version(&r.name, n).await,
+        }
+        .map_err(internal)?
+        .ok_or_else(not_found)?;
+        let reserved = self
+            .meta
+            .get_function_concurrency(&r.name)
             .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "read function for invoke");
-                ServiceError::Service("An internal error occurred.".to_owned())
-            })?
-            .ok_or_else(|| ServiceError::function_not_found(&r.arn(&self.account)))
+            .map_err(internal)?;
+        let limit = match reserved {
+            Some(n) => Limit::Reserved(n),
+            None => Limit::Unreserved {
+                total_reserved: self
+                    .meta
+                    .total_reserved_concurrency()
+                    .await
+                    .map_err(internal)?,
+            },
+        };
+        Ok(Resolved {
+            function,
+            version: version.to_string(),
+            limit,
+        })
     }
 
     async fn environment(&self, function: &Function, key: &PoolKey) -> Result<Env, ServiceError> {
@@ -195,32 +366,79 @@ impl Invoke for Scheduler {
     }
 
     async fn invoke(&self, request: InvocationRequest) -> Result<InvocationResult, ServiceError> {
-        let function = self.resolve(&request).await?;
+        let resolved = self.resolve(&request).await?;
         match request.invocation_type {
             InvocationType::DryRun => {
                 return Ok(InvocationResult {
                     payload: Bytes::new(),
                     function_error: None,
-                    executed_version: "$LATEST".to_owned(),
+                    executed_version: resolved.version,
                     log_result: None,
                     content_type: None,
                 })
             }
             InvocationType::Event => {
-                return Err(ServiceError::InvalidParameterValue(
-                    "Asynchronous invocation (InvocationType Event) is not available yet; use RequestResponse."
-                        .to_owned(),
-                ))
+                let Some(path) = self.async_path.as_ref() else {
+                    return Err(ServiceError::InvalidParameterValue(
+                        "Asynchronous invocation is not enabled on this server.".to_owned(),
+                    ));
+                };
+                let qualifier = request.function.qualifier.as_ref().map(|q| q.to_string());
+                path.accept(&resolved.function.name, qualifier, &request)
+                    .await?;
+                return Ok(InvocationResult {
+                    payload: Bytes::new(),
+                    function_error: None,
+                    executed_version: resolved.version,
+                    log_result: None,
+                    content_type: None,
+                });
             }
             InvocationType::RequestResponse => {}
         }
+        self.run(resolved, request, Duration::ZERO).await
+    }
+}
+
+impl Scheduler {
+    /// Run an invocation synchronously, whatever type it was asked as (the dispatcher's path).
+    async fn invoke_sync(
+        &self,
+        request: InvocationRequest,
+    ) -> Result<InvocationResult, ServiceError> {
+        let resolved = self.resolve(&request).await?;
+        let patience = self
+            .async_path
+            .as_ref()
+            .map_or(Duration::ZERO, |path| path.settings.throttle_patience);
+        self.run(resolved, request, patience).await
+    }
+
+    /// Admit, take or start an environment, run, and return the environment to the pool.
+    /// `patience`: how long to wait for a concurrency slot before the throttle error (zero for
+    /// synchronous callers, who get 429 at once as on Lambda).
+    async fn run(
+        &self,
+        resolved: Resolved,
+        request: InvocationRequest,
+        patience: Duration,
+    ) -> Result<InvocationResult, ServiceError> {
+        let Resolved {
+            function,
+            version,
+            limit,
+        } = resolved;
         let key = PoolKey {
             function: function.name.as_str().to_owned(),
-            version: "$LATEST".to_owned(),
+            version,
         };
-        let _permit = self
-            .admission
-            .admit(&key.function, Limit::Unreserved { total_reserved: 0 })?;
+        let _permit = if patience.is_zero() {
+            self.admission.admit(&key.function, limit)?
+        } else {
+            self.admission
+                .admit_waiting(&key.function, limit, patience)
+                .await?
+        };
         let env = self.environment(&function, &key).await?;
         let invoked_function_arn = request.function.arn(&self.account);
         let invocation = Invocation {
@@ -238,12 +456,51 @@ impl Invoke for Scheduler {
         } else {
             tokio::spawn(async move { env.shutdown().await });
         }
-        Ok(result_of(report, request.log_tail))
+        Ok(result_of(report, request.log_tail, key.version))
     }
 }
 
+/// What an invocation resolved to.
+struct Resolved {
+    /// The function's settings and code at that version.
+    function: Function,
+    /// `$LATEST` or the version number: what `X-Amz-Executed-Version` reports.
+    version: String,
+    /// The concurrency limit its invocations count against.
+    limit: Limit,
+}
+
+/// Store failures on the invoke path are internal: log the cause, tell the caller little.
+fn internal(err: nimbus_core::StoreError) -> ServiceError {
+    tracing::error!(error = %err, "store read on the invoke path failed");
+    ServiceError::Service("An internal error occurred.".to_owned())
+}
+
+/// The version an alias sends one invocation to, given a uniform draw `draw` in [0, 1): the
+/// additional version with its weight's probability, else the primary one.
+fn route_alias(alias: &Alias, draw: f64) -> Result<FunctionVersion, ServiceError> {
+    let mut threshold = 0.0;
+    for (version, weight) in &alias.routing {
+        threshold += weight;
+        if draw < threshold {
+            return nimbus_core::alias::validate_version(version, "AdditionalVersionWeights");
+        }
+    }
+    nimbus_core::alias::validate_version(&alias.function_version, "FunctionVersion")
+}
+
+/// A uniform draw in [0, 1) from the system's randomness.
+fn random_unit() -> f64 {
+    // 53 random bits: exactly representable, evenly spaced.
+    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
+}
+
 /// The caller's view of an environment's report.
-fn result_of(report: InvocationReport, log_tail: bool) -> InvocationResult {
+fn result_of(
+    report: InvocationReport,
+    log_tail: bool,
+    executed_version: String,
+) -> InvocationResult {
     let log_result = log_tail.then(|| {
         let log = report.log.as_bytes();
         let mut start = log.len().saturating_sub(LOG_TAIL_BYTES);
@@ -271,7 +528,7 @@ fn result_of(report: InvocationReport, log_tail: bool) -> InvocationResult {
     InvocationResult {
         payload,
         function_error,
-        executed_version: "$LATEST".to_owned(),
+        executed_version,
         log_result,
         content_type,
     }
@@ -317,6 +574,7 @@ mod tests {
                 "",
             ),
             false,
+            "$LATEST".to_owned(),
         );
         assert_eq!(r.function_error.as_deref(), Some("Unhandled"));
         let body: serde_json::Value = serde_json::from_slice(&r.payload).expect("json");
@@ -336,6 +594,7 @@ mod tests {
                 &log,
             ),
             true,
+            "$LATEST".to_owned(),
         );
         let tail = base64::engine::general_purpose::STANDARD
             .decode(r.log_result.expect("tail"))
@@ -344,6 +603,35 @@ mod tests {
         let text = String::from_utf8(tail).expect("valid UTF-8");
         assert!(text.ends_with("END"));
         assert!(r.function_error.is_none());
+    }
+
+    #[test]
+    fn aliases_route_by_weight() {
+        let alias = Alias {
+            name: "live".into(),
+            function: nimbus_core::FunctionName::new("f").expect("name"),
+            function_version: "1".into(),
+            description: String::new(),
+            routing: [("2".to_owned(), 0.25)].into_iter().collect(),
+            revision_id: "r".into(),
+        };
+        assert_eq!(route_alias(&alias, 0.0), Ok(FunctionVersion::Published(2)));
+        assert_eq!(
+            route_alias(&alias, 0.249),
+            Ok(FunctionVersion::Published(2))
+        );
+        assert_eq!(route_alias(&alias, 0.25), Ok(FunctionVersion::Published(1)));
+        assert_eq!(
+            route_alias(&alias, 0.999),
+            Ok(FunctionVersion::Published(1))
+        );
+        let draws: Vec<f64> = (0..1000).map(|_| random_unit()).collect();
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        let low = draws.iter().filter(|d| **d < 0.5).count();
+        assert!(
+            (350..650).contains(&low),
+            "uniform draws: {low} of 1000 below 0.5"
+        );
     }
 
     #[test]

@@ -8,13 +8,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use nimbus_core::fake::{MemoryBlobStore, MemoryMetadataStore};
 use nimbus_core::invoke::{InvocationRequest, InvocationType, Invoke};
+use nimbus_core::queue::memory::MemoryEventQueue;
+use nimbus_core::queue::{EventInvokeConfig, EventQueue, QueuedEvent};
 use nimbus_core::sandbox::{
     Environment, EnvironmentSpec, Invocation, InvocationOutcome, InvocationReport, LogSink,
     Sandbox, SandboxError,
 };
 use nimbus_core::{AccountContext, BlobStore, FunctionName, FunctionRef, MetadataStore};
 use nimbus_core::{ServiceError, ThrottleReason};
-use nimbus_scheduler::{Limits, Scheduler, SchedulerConfig};
+use nimbus_scheduler::{AsyncSettings, Limits, Scheduler, SchedulerConfig};
 
 /// An environment that echoes the event; when the event says "crash", it dies, and when it
 /// is `{"sleep": ms}` it holds the invocation that long.
@@ -148,6 +150,13 @@ async fn setup() -> Setup {
 }
 
 async fn setup_with(limits: Limits) -> Setup {
+    setup_full(limits, None).await
+}
+
+async fn setup_full(
+    limits: Limits,
+    queue: Option<(Arc<MemoryEventQueue>, AsyncSettings)>,
+) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let meta = Arc::new(MemoryMetadataStore::default());
     let blobs = Arc::new(MemoryBlobStore::default());
@@ -169,6 +178,10 @@ async fn setup_with(limits: Limits) -> Setup {
         Arc::new(NoLogs),
     )
     .expect("scheduler");
+    let scheduler = match queue {
+        Some((queue, settings)) => scheduler.with_event_queue(queue, settings),
+        None => scheduler,
+    };
     let scheduler = Arc::new(scheduler);
     Setup {
         scheduler,
@@ -462,4 +475,206 @@ async fn idle_environments_are_reaped_after_the_idle_timeout() {
         .expect("cold again");
     assert_eq!(s.sandbox.created.load(Ordering::SeqCst), created + 1);
     housekeeping.abort();
+}
+
+fn fast_async() -> AsyncSettings {
+    AsyncSettings {
+        retry_delays: [Duration::from_millis(20), Duration::from_millis(20)],
+        throttle_backoff: (Duration::from_millis(20), Duration::from_millis(100)),
+        poll: Duration::from_millis(10),
+        max_in_flight: 8,
+        throttle_patience: Duration::from_millis(50),
+    }
+}
+
+fn async_request(name: &str, payload: &str) -> InvocationRequest {
+    InvocationRequest {
+        invocation_type: InvocationType::Event,
+        log_tail: false,
+        ..request(name, payload)
+    }
+}
+
+/// Wait until `check` holds, polling.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..300 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn async_events_are_queued_then_run_and_removed() {
+    let queue = Arc::new(MemoryEventQueue::default());
+    let s = setup_full(Limits::default(), Some((Arc::clone(&queue), fast_async()))).await;
+    let accepted = s
+        .scheduler
+        .invoke(async_request("echo", "1"))
+        .await
+        .expect("accepted");
+    assert!(accepted.payload.is_empty());
+    assert_eq!(queue.len().await.expect("len"), 1, "queued before it runs");
+    let dispatcher = tokio::spawn(Arc::clone(&s.scheduler).dispatch());
+    let gauge = Arc::clone(&s.sandbox.gauge);
+    eventually("the event to run", || {
+        gauge.peak.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    for _ in 0..100 {
+        if queue.is_empty().await.expect("len") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        queue.is_empty().await.expect("len"),
+        "completed events leave the queue"
+    );
+    // Unknown functions are refused at once, not queued.
+    assert!(matches!(
+        s.scheduler.invoke(async_request("nope", "1")).await,
+        Err(ServiceError::ResourceNotFound(_))
+    ));
+    dispatcher.abort();
+}
+
+#[tokio::test]
+async fn failing_events_are_retried_then_recorded_at_the_on_failure_destination() {
+    let queue = Arc::new(MemoryEventQueue::default());
+    let s = setup_full(Limits::default(), Some((Arc::clone(&queue), fast_async()))).await;
+    let echo = FunctionName::new("echo").expect("name");
+    // The destination is another function; its environments are scripted too.
+    let mut dlq = nimbus_core::fake::function(
+        "dlq",
+        &s.meta
+            .get_function(&echo)
+            .await
+            .expect("get")
+            .expect("echo")
+            .code
+            .sha256_hex,
+    );
+    dlq.settings.handler = "dlq".into();
+    s.meta
+        .create_function(&dlq, &Default::default())
+        .await
+        .expect("create dlq");
+    queue
+        .put_invoke_config(&EventInvokeConfig {
+            function: echo.clone(),
+            qualifier: None,
+            maximum_retry_attempts: Some(1),
+            maximum_event_age_seconds: None,
+            on_success: None,
+            on_failure: Some("arn:aws:lambda:us-east-1:000000000000:function:dlq".into()),
+            last_modified: chrono::Utc::now(),
+        })
+        .await
+        .expect("config");
+    let dispatcher = tokio::spawn(Arc::clone(&s.scheduler).dispatch());
+    s.scheduler
+        .invoke(async_request("echo", r#""crash""#))
+        .await
+        .expect("accepted");
+    // Two attempts at echo (the first plus one retry), then one run of dlq with the record.
+    let specs = || s.sandbox.specs.lock().expect("lock").clone();
+    eventually("the record to reach the destination", || {
+        specs()
+            .iter()
+            .any(|spec| spec.variables["AWS_LAMBDA_FUNCTION_NAME"] == "dlq")
+    })
+    .await;
+    let echo_envs = specs()
+        .iter()
+        .filter(|spec| spec.variables["AWS_LAMBDA_FUNCTION_NAME"] == "echo")
+        .count();
+    assert_eq!(
+        echo_envs, 2,
+        "each crash needs a new environment: two attempts in all"
+    );
+    drained(&queue).await;
+    dispatcher.abort();
+}
+
+/// Wait until the queue holds nothing.
+async fn drained(queue: &MemoryEventQueue) {
+    for _ in 0..300 {
+        if queue.is_empty().await.expect("len") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the queue did not drain");
+}
+
+#[tokio::test]
+async fn events_older_than_their_maximum_age_go_to_on_failure_unrun() {
+    let queue = Arc::new(MemoryEventQueue::default());
+    let s = setup_full(Limits::default(), Some((Arc::clone(&queue), fast_async()))).await;
+    let echo = FunctionName::new("echo").expect("name");
+    queue
+        .put_invoke_config(&EventInvokeConfig {
+            function: echo.clone(),
+            qualifier: None,
+            maximum_retry_attempts: None,
+            maximum_event_age_seconds: Some(60),
+            on_success: None,
+            on_failure: Some("arn:aws:lambda:us-east-1:000000000000:function:gone".into()),
+            last_modified: chrono::Utc::now(),
+        })
+        .await
+        .expect("config");
+    let old = chrono::Utc::now() - chrono::Duration::seconds(120);
+    queue
+        .enqueue(&QueuedEvent {
+            id: "old-event".into(),
+            function: echo,
+            qualifier: None,
+            payload: Bytes::from_static(b"{}"),
+            enqueued_at: old,
+            attempts: 0,
+            not_before: old,
+        })
+        .await
+        .expect("enqueue");
+    let dispatcher = tokio::spawn(Arc::clone(&s.scheduler).dispatch());
+    // The expired event is dropped and its record queued for `gone` (which does not exist,
+    // so that record is dropped in turn): nothing ever runs.
+    drained(&queue).await;
+    assert_eq!(
+        s.sandbox.created.load(Ordering::SeqCst),
+        0,
+        "an expired event never runs"
+    );
+    dispatcher.abort();
+}
+
+#[tokio::test]
+async fn throttled_async_events_wait_for_room_instead_of_failing() {
+    let queue = Arc::new(MemoryEventQueue::default());
+    let s = setup_full(
+        Limits {
+            max_concurrency: 2,
+            ..Limits::default()
+        },
+        Some((Arc::clone(&queue), fast_async())),
+    )
+    .await;
+    for _ in 0..10 {
+        s.scheduler
+            .invoke(async_request("echo", r#"{"sleep":20}"#))
+            .await
+            .expect("accepted");
+    }
+    let dispatcher = tokio::spawn(Arc::clone(&s.scheduler).dispatch());
+    drained(&queue).await;
+    assert!(
+        s.sandbox.gauge.peak.load(Ordering::SeqCst) <= 2,
+        "never above the limit"
+    );
+    assert_eq!(s.scheduler.running(None), 0);
+    dispatcher.abort();
 }

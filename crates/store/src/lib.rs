@@ -2,11 +2,14 @@
 //!
 //! A single-node Nimbus keeps its state on local disk:
 //!
-//! - [`SqliteMetadataStore`] implements [`MetadataStore`](nimbus_core::MetadataStore): functions
-//!   and their tags in an SQLite database (WAL journal, `synchronous=FULL`), so every
-//!   acknowledged write survives a crash or power loss.
+//! - [`SqliteMetadataStore`] implements [`MetadataStore`](nimbus_core::MetadataStore): functions,
+//!   their tags, published versions, aliases and reserved concurrency in an SQLite database (WAL
+//!   journal, `synchronous=FULL`), so every acknowledged write survives a crash or power loss.
 //! - [`SqliteLogStore`] implements [`LogStore`](nimbus_core::logs::LogStore): function logs in
 //!   a database of their own, so log volume never contends with metadata writes.
+//! - [`SqliteEventQueue`] implements [`EventQueue`](nimbus_core::queue::EventQueue): the
+//!   durable queue of asynchronous invocations and their invoke configs, in a database of its
+//!   own; concurrent enqueues share one fsync (group commit) through a writer thread.
 //! - [`FsBlobStore`] implements [`BlobStore`](nimbus_core::BlobStore): immutable,
 //!   content-addressed code packages in a directory tree, written atomically.
 //!
@@ -16,10 +19,14 @@
 
 mod blobs;
 mod logs;
+mod queue;
+mod schedules;
 mod sqlite;
 
 pub use blobs::FsBlobStore;
 pub use logs::SqliteLogStore;
+pub use queue::{SqliteEventQueue, WriteStats};
+pub use schedules::SqliteScheduleStore;
 pub use sqlite::{SqliteMetadataStore, UnsupportedSchemaVersion};
 
 use nimbus_core::StoreError;

@@ -7,8 +7,12 @@
 //!
 //! Each function is stored whole as the JSON of [`Function`] in `functions.body`; the columns
 //! beside it (`revision_id`, `code_sha256`, `code_size`) are copies that the store queries on,
-//! so the schema does not have to follow every new setting. Tags live in `function_tags`, whose
-//! foreign key removes them together with their function.
+//! so the schema does not have to follow every new setting. Published versions are rows of
+//! `function_versions` (the same JSON, plus the fingerprint of the `$LATEST` they were cut from)
+//! and aliases rows of `function_aliases`; `functions.last_version` counts the versions ever
+//! published, so a number is never given out twice, and `functions.reserved_concurrency` holds
+//! the function's reservation. Tags, versions and aliases hang off their function by foreign
+//! keys that remove them with it.
 //!
 //! The schema is versioned with `PRAGMA user_version` and upgraded at [`SqliteMetadataStore::open`]
 //! by the numbered [`MIGRATIONS`]. A database written by a newer binary is refused rather than
@@ -20,7 +24,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nimbus_core::{Function, FunctionName, FunctionPage, MetadataStore, StoreError};
+use nimbus_core::{
+    Alias, AliasPage, Function, FunctionName, FunctionPage, FunctionVersion, MetadataStore,
+    StoreError, VersionPage,
+};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::run_blocking;
@@ -44,6 +51,31 @@ const MIGRATIONS: &[&str] = &[
          key           TEXT NOT NULL,
          value         TEXT NOT NULL,
          PRIMARY KEY (function_name, key)
+     ) STRICT;",
+    // 2: published versions, aliases and reserved concurrency.
+    "ALTER TABLE functions
+         ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0 CHECK (last_version >= 0);
+     ALTER TABLE functions
+         ADD COLUMN reserved_concurrency INTEGER CHECK (reserved_concurrency >= 0);
+     CREATE TABLE function_versions (
+         function_name TEXT    NOT NULL REFERENCES functions (name) ON DELETE CASCADE,
+         version       INTEGER NOT NULL CHECK (version > 0),
+         code_sha256   TEXT    NOT NULL,
+         code_size     INTEGER NOT NULL CHECK (code_size >= 0),
+         source        TEXT    NOT NULL,
+         body          TEXT    NOT NULL,
+         created_at    TEXT    NOT NULL,
+         PRIMARY KEY (function_name, version)
+     ) STRICT;
+     CREATE INDEX function_versions_code_sha256 ON function_versions (code_sha256);
+     CREATE TABLE function_aliases (
+         function_name    TEXT NOT NULL REFERENCES functions (name) ON DELETE CASCADE,
+         name             TEXT NOT NULL,
+         function_version TEXT NOT NULL,
+         revision_id      TEXT NOT NULL,
+         body             TEXT NOT NULL,
+         updated_at       TEXT NOT NULL,
+         PRIMARY KEY (function_name, name)
      ) STRICT;",
 ];
 
@@ -71,11 +103,39 @@ pub struct UnsupportedSchemaVersion {
 #[derive(Debug, Clone)]
 pub struct SqliteMetadataStore {
     conn: Arc<Mutex<Connection>>,
-    /// Functions by name, as last read or written. Every invoke reads its function, so this
-    /// keeps SQLite and JSON decoding off the hot path. It stays coherent because this store is
-    /// the database's only writer (the server locks its data directory) and the cache changes
-    /// only while the connection lock is held, in the same order as the database.
-    cache: Arc<Mutex<HashMap<String, Function>>>,
+    /// What every invoke reads, as last read or written: functions, published versions,
+    /// aliases and reservations. It keeps SQLite and JSON decoding off the hot path. It stays
+    /// coherent because this store is the database's only writer (the server locks its data
+    /// directory) and the cache changes only while the connection lock is held, in the same
+    /// order as the database.
+    cache: Arc<Mutex<Cache>>,
+}
+
+/// The read cache of [`SqliteMetadataStore`].
+#[derive(Debug, Default)]
+struct Cache {
+    /// `$LATEST` by function name.
+    latest: HashMap<String, Function>,
+    /// Published versions by function name and number.
+    versions: HashMap<(String, u64), Function>,
+    /// Aliases by function name and alias name.
+    aliases: HashMap<(String, String), Alias>,
+    /// Reserved concurrency by function name, `None` cached too: most functions have none and
+    /// every invoke asks.
+    reserved: HashMap<String, Option<u32>>,
+    /// The sum of all reservations, when known.
+    total_reserved: Option<u64>,
+}
+
+impl Cache {
+    /// Forget everything about a function.
+    fn forget(&mut self, name: &str) {
+        self.latest.remove(name);
+        self.versions.retain(|(function, _), _| function != name);
+        self.aliases.retain(|(function, _), _| function != name);
+        self.reserved.remove(name);
+        self.total_reserved = None;
+    }
 }
 
 impl SqliteMetadataStore {
@@ -269,14 +329,18 @@ impl MetadataStore for SqliteMetadataStore {
                 }
             }
             tx.commit().map_err(StoreError::backend)?;
-            lock(&cache).insert(function.name.as_str().to_owned(), function);
+            let mut cache = lock(&cache);
+            let name = function.name.as_str().to_owned();
+            cache.forget(&name);
+            cache.reserved.insert(name.clone(), None);
+            cache.latest.insert(name, function);
             Ok(())
         })
         .await
     }
 
     async fn get_function(&self, name: &FunctionName) -> Result<Option<Function>, StoreError> {
-        if let Some(hit) = lock(&self.cache).get(name.as_str()) {
+        if let Some(hit) = lock(&self.cache).latest.get(name.as_str()) {
             return Ok(Some(hit.clone()));
         }
         let name = name.as_str().to_owned();
@@ -292,7 +356,7 @@ impl MetadataStore for SqliteMetadataStore {
                 .map_err(StoreError::backend)?;
             let function = body.as_deref().map(decode).transpose()?;
             if let Some(f) = &function {
-                lock(&cache).insert(name, f.clone());
+                lock(&cache).latest.insert(name, f.clone());
             }
             Ok(function)
         })
@@ -373,7 +437,9 @@ impl MetadataStore for SqliteMetadataStore {
             )
             .map_err(StoreError::backend)?;
             tx.commit().map_err(StoreError::backend)?;
-            lock(&cache).insert(function.name.as_str().to_owned(), function);
+            lock(&cache)
+                .latest
+                .insert(function.name.as_str().to_owned(), function);
             Ok(())
         })
         .await
@@ -384,7 +450,7 @@ impl MetadataStore for SqliteMetadataStore {
         let cache = Arc::clone(&self.cache);
         self.with_conn(move |conn| {
             let tx = write_tx(conn)?;
-            // Tags go with the row through `ON DELETE CASCADE`.
+            // Tags, versions and aliases go with the row through `ON DELETE CASCADE`.
             let deleted = tx
                 .execute("DELETE FROM functions WHERE name = ?1", [&name])
                 .map_err(StoreError::backend)?;
@@ -392,7 +458,7 @@ impl MetadataStore for SqliteMetadataStore {
                 return Err(StoreError::NotFound);
             }
             tx.commit().map_err(StoreError::backend)?;
-            lock(&cache).remove(&name);
+            lock(&cache).forget(&name);
             Ok(())
         })
         .await
@@ -467,7 +533,8 @@ impl MetadataStore for SqliteMetadataStore {
         let sha = sha256_hex.to_owned();
         self.with_conn(move |conn| {
             conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM functions WHERE code_sha256 = ?1)",
+                "SELECT EXISTS (SELECT 1 FROM functions WHERE code_sha256 = ?1)
+                     OR EXISTS (SELECT 1 FROM function_versions WHERE code_sha256 = ?1)",
                 [&sha],
                 |row| row.get(0),
             )
@@ -480,7 +547,9 @@ impl MetadataStore for SqliteMetadataStore {
         self.with_conn(|conn| {
             let (count, total): (i64, i64) = conn
                 .query_row(
-                    "SELECT COUNT(*), COALESCE(SUM(code_size), 0) FROM functions",
+                    "SELECT (SELECT COUNT(*) FROM functions),
+                            (SELECT COALESCE(SUM(code_size), 0) FROM functions)
+                          + (SELECT COALESCE(SUM(code_size), 0) FROM function_versions)",
                     [],
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )
@@ -493,6 +562,546 @@ impl MetadataStore for SqliteMetadataStore {
         })
         .await
     }
+
+    async fn get_function_version(
+        &self,
+        name: &FunctionName,
+        version: u64,
+    ) -> Result<Option<Function>, StoreError> {
+        let key = (name.as_str().to_owned(), version);
+        if let Some(hit) = lock(&self.cache).versions.get(&key) {
+            return Ok(Some(hit.clone()));
+        }
+        let number = version_column(version)?;
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM function_versions WHERE function_name = ?1 AND version = ?2",
+                    params![key.0, number],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            let function = body.as_deref().map(decode).transpose()?;
+            if let Some(f) = &function {
+                lock(&cache).versions.insert(key, f.clone());
+            }
+            Ok(function)
+        })
+        .await
+    }
+
+    async fn get_alias(
+        &self,
+        name: &FunctionName,
+        alias: &str,
+    ) -> Result<Option<Alias>, StoreError> {
+        let key = (name.as_str().to_owned(), alias.to_owned());
+        if let Some(hit) = lock(&self.cache).aliases.get(&key) {
+            return Ok(Some(hit.clone()));
+        }
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM function_aliases WHERE function_name = ?1 AND name = ?2",
+                    params![key.0, key.1],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            let alias = body.as_deref().map(decode_alias).transpose()?;
+            if let Some(a) = &alias {
+                lock(&cache).aliases.insert(key, a.clone());
+            }
+            Ok(alias)
+        })
+        .await
+    }
+
+    async fn get_function_concurrency(
+        &self,
+        name: &FunctionName,
+    ) -> Result<Option<u32>, StoreError> {
+        if let Some(hit) = lock(&self.cache).reserved.get(name.as_str()) {
+            return Ok(*hit);
+        }
+        let name = name.as_str().to_owned();
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let row: Option<Option<i64>> = conn
+                .query_row(
+                    "SELECT reserved_concurrency FROM functions WHERE name = ?1",
+                    [&name],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            let Some(reserved) = row else {
+                // No such function: nothing to remember.
+                return Ok(None);
+            };
+            let reserved = reserved
+                .map(|r| u32::try_from(r).map_err(StoreError::backend))
+                .transpose()?;
+            lock(&cache).reserved.insert(name, reserved);
+            Ok(reserved)
+        })
+        .await
+    }
+
+    async fn total_reserved_concurrency(&self) -> Result<u64, StoreError> {
+        if let Some(total) = lock(&self.cache).total_reserved {
+            return Ok(total);
+        }
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let total: i64 = conn
+                .query_row(
+                    "SELECT COALESCE(SUM(reserved_concurrency), 0) FROM functions",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(StoreError::backend)?;
+            let total = u64::try_from(total).map_err(StoreError::backend)?;
+            lock(&cache).total_reserved = Some(total);
+            Ok(total)
+        })
+        .await
+    }
+
+    async fn put_function_concurrency(
+        &self,
+        name: &FunctionName,
+        reserved: Option<u32>,
+    ) -> Result<(), StoreError> {
+        let name = name.as_str().to_owned();
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            let updated = tx
+                .execute(
+                    "UPDATE functions SET reserved_concurrency = ?2 WHERE name = ?1",
+                    params![name, reserved],
+                )
+                .map_err(StoreError::backend)?;
+            if updated == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().map_err(StoreError::backend)?;
+            let mut cache = lock(&cache);
+            cache.reserved.insert(name, reserved);
+            cache.total_reserved = None;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn publish_version(
+        &self,
+        name: &FunctionName,
+        expected_code_sha256_hex: Option<&str>,
+        expected_revision: Option<&str>,
+        description: &str,
+    ) -> Result<Function, StoreError> {
+        let name = name.as_str().to_owned();
+        let expected_code = expected_code_sha256_hex.map(str::to_owned);
+        let expected_revision = expected_revision.map(str::to_owned);
+        let description = description.to_owned();
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            // The write lock from the start: the preconditions, the unchanged check and the new
+            // number are all decided on the state the insert commits against.
+            let tx = write_tx(conn)?;
+            let row: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT body, last_version FROM functions WHERE name = ?1",
+                    [&name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            let (body, last_version) = row.ok_or(StoreError::NotFound)?;
+            let latest = decode(&body)?;
+            if expected_revision
+                .as_deref()
+                .is_some_and(|r| r != latest.revision_id)
+            {
+                return Err(StoreError::RevisionMismatch);
+            }
+            if expected_code
+                .as_deref()
+                .is_some_and(|c| c != latest.code.sha256_hex)
+            {
+                return Err(StoreError::CodeMismatch {
+                    current_sha256_hex: latest.code.sha256_hex,
+                });
+            }
+            let source = latest.fingerprint();
+            let newest: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT body, source FROM function_versions
+                     WHERE function_name = ?1 AND version = ?2",
+                    params![name, last_version],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            if let Some((body, newest_source)) = newest {
+                if newest_source == source {
+                    return decode(&body);
+                }
+            }
+            let number = last_version
+                .checked_add(1)
+                .ok_or_else(|| StoreError::backend(VersionOverflow))?;
+            let mut version = latest;
+            version.version =
+                FunctionVersion::Published(u64::try_from(number).map_err(StoreError::backend)?);
+            version.revision_id = uuid::Uuid::new_v4().to_string();
+            version.last_modified = chrono::Utc::now();
+            if !description.is_empty() {
+                version.settings.description = description;
+            }
+            let row = Row::encode(&version)?;
+            tx.execute(
+                "INSERT INTO function_versions
+                     (function_name, version, code_sha256, code_size, source, body, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    row.name,
+                    number,
+                    row.code_sha256,
+                    row.code_size,
+                    source,
+                    row.body,
+                    now()
+                ],
+            )
+            .map_err(StoreError::backend)?;
+            tx.execute(
+                "UPDATE functions SET last_version = ?2 WHERE name = ?1",
+                params![name, number],
+            )
+            .map_err(StoreError::backend)?;
+            tx.commit().map_err(StoreError::backend)?;
+            let key = (name, version.version.number().unwrap_or_default());
+            lock(&cache).versions.insert(key, version.clone());
+            Ok(version)
+        })
+        .await
+    }
+
+    async fn list_versions(
+        &self,
+        name: &FunctionName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<VersionPage, StoreError> {
+        let name = name.as_str().to_owned();
+        let after = match after {
+            None => None,
+            Some(a) => match FunctionVersion::parse(a) {
+                Some(v) => Some(v),
+                // Nothing sorts after a marker this store never handed out.
+                None => return Ok(VersionPage::default()),
+            },
+        };
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(StoreError::backend)?;
+            let latest: Option<String> = tx
+                .query_row("SELECT body FROM functions WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(StoreError::backend)?;
+            let latest = latest.ok_or(StoreError::NotFound)?;
+            let mut versions = Vec::new();
+            if after.is_none() {
+                versions.push(decode(&latest)?);
+            }
+            let above = match after.and_then(FunctionVersion::number) {
+                Some(n) => version_column(n)?,
+                None => 0,
+            };
+            {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT body FROM function_versions
+                         WHERE function_name = ?1 AND version > ?2
+                         ORDER BY version LIMIT ?3",
+                    )
+                    .map_err(StoreError::backend)?;
+                let bodies = stmt
+                    .query_map(params![name, above, fetch], |r| r.get::<_, String>(0))
+                    .map_err(StoreError::backend)?;
+                for body in bodies {
+                    if versions.len() > limit {
+                        break;
+                    }
+                    versions.push(decode(&body.map_err(StoreError::backend)?)?);
+                }
+            }
+            tx.commit().map_err(StoreError::backend)?;
+            let more = versions.len() > limit;
+            versions.truncate(limit);
+            Ok(VersionPage { versions, more })
+        })
+        .await
+    }
+
+    async fn delete_function_version(
+        &self,
+        name: &FunctionName,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        let name = name.as_str().to_owned();
+        let number = version_column(version)?;
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            if !exists(&tx, &name)? || !version_exists(&tx, &name, number)? {
+                return Err(StoreError::NotFound);
+            }
+            let users: Vec<String> = aliases_of(&tx, &name)?
+                .into_iter()
+                .filter(|a| a.references(version))
+                .map(|a| a.name)
+                .collect();
+            if !users.is_empty() {
+                return Err(StoreError::InUse(users));
+            }
+            tx.execute(
+                "DELETE FROM function_versions WHERE function_name = ?1 AND version = ?2",
+                params![name, number],
+            )
+            .map_err(StoreError::backend)?;
+            tx.commit().map_err(StoreError::backend)?;
+            lock(&cache).versions.remove(&(name, version));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_alias(&self, alias: &Alias) -> Result<(), StoreError> {
+        let alias = alias.clone();
+        let body = serde_json::to_string(&alias).map_err(StoreError::backend)?;
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            let function = alias.function.as_str();
+            if !exists(&tx, function)? {
+                return Err(StoreError::NotFound);
+            }
+            let taken: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM function_aliases
+                                    WHERE function_name = ?1 AND name = ?2)",
+                    params![function, alias.name],
+                    |r| r.get(0),
+                )
+                .map_err(StoreError::backend)?;
+            if taken {
+                return Err(StoreError::AlreadyExists);
+            }
+            if !routes_exist(&tx, &alias)? {
+                return Err(StoreError::NotFound);
+            }
+            tx.execute(
+                "INSERT INTO function_aliases
+                     (function_name, name, function_version, revision_id, body, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    function,
+                    alias.name,
+                    alias.function_version,
+                    alias.revision_id,
+                    body,
+                    now()
+                ],
+            )
+            .map_err(StoreError::backend)?;
+            tx.commit().map_err(StoreError::backend)?;
+            let key = (function.to_owned(), alias.name.clone());
+            lock(&cache).aliases.insert(key, alias);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_alias(
+        &self,
+        alias: &Alias,
+        expected_revision: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let alias = alias.clone();
+        let expected = expected_revision.map(str::to_owned);
+        let body = serde_json::to_string(&alias).map_err(StoreError::backend)?;
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            let function = alias.function.as_str();
+            let stored: Option<String> = tx
+                .query_row(
+                    "SELECT revision_id FROM function_aliases
+                     WHERE function_name = ?1 AND name = ?2",
+                    params![function, alias.name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            match stored {
+                None => return Err(StoreError::NotFound),
+                Some(stored) if expected.as_deref().is_some_and(|e| e != stored) => {
+                    return Err(StoreError::RevisionMismatch)
+                }
+                Some(_) => {}
+            }
+            if !routes_exist(&tx, &alias)? {
+                return Err(StoreError::NotFound);
+            }
+            tx.execute(
+                "UPDATE function_aliases
+                 SET function_version = ?3, revision_id = ?4, body = ?5, updated_at = ?6
+                 WHERE function_name = ?1 AND name = ?2",
+                params![
+                    function,
+                    alias.name,
+                    alias.function_version,
+                    alias.revision_id,
+                    body,
+                    now()
+                ],
+            )
+            .map_err(StoreError::backend)?;
+            tx.commit().map_err(StoreError::backend)?;
+            let key = (function.to_owned(), alias.name.clone());
+            lock(&cache).aliases.insert(key, alias);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_alias(&self, name: &FunctionName, alias: &str) -> Result<(), StoreError> {
+        let key = (name.as_str().to_owned(), alias.to_owned());
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            let deleted = tx
+                .execute(
+                    "DELETE FROM function_aliases WHERE function_name = ?1 AND name = ?2",
+                    params![key.0, key.1],
+                )
+                .map_err(StoreError::backend)?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().map_err(StoreError::backend)?;
+            lock(&cache).aliases.remove(&key);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_aliases(
+        &self,
+        name: &FunctionName,
+        function_version: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<AliasPage, StoreError> {
+        let name = name.as_str().to_owned();
+        let function_version = function_version.map(str::to_owned);
+        let after = after.map(str::to_owned);
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(StoreError::backend)?;
+            if !exists(&tx, &name)? {
+                return Err(StoreError::NotFound);
+            }
+            let mut aliases = Vec::new();
+            {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT body FROM function_aliases
+                         WHERE function_name = ?1
+                           AND (?2 IS NULL OR name > ?2)
+                           AND (?3 IS NULL OR function_version = ?3)
+                         ORDER BY name LIMIT ?4",
+                    )
+                    .map_err(StoreError::backend)?;
+                let bodies = stmt
+                    .query_map(params![name, after, function_version, fetch], |r| {
+                        r.get::<_, String>(0)
+                    })
+                    .map_err(StoreError::backend)?;
+                for body in bodies {
+                    aliases.push(decode_alias(&body.map_err(StoreError::backend)?)?);
+                }
+            }
+            tx.commit().map_err(StoreError::backend)?;
+            let more = aliases.len() > limit;
+            aliases.truncate(limit);
+            Ok(AliasPage { aliases, more })
+        })
+        .await
+    }
+}
+
+/// More versions than SQLite's integers hold: not reachable by publishing, only by a damaged
+/// `last_version`.
+#[derive(Debug, thiserror::Error)]
+#[error("version counter overflow")]
+struct VersionOverflow;
+
+/// A version number as the INTEGER column holds it.
+fn version_column(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version).map_err(StoreError::backend)
+}
+
+fn decode_alias(body: &str) -> Result<Alias, StoreError> {
+    serde_json::from_str(body).map_err(StoreError::backend)
+}
+
+/// Whether published version `version` of the function exists, inside an open transaction.
+fn version_exists(
+    tx: &rusqlite::Transaction<'_>,
+    name: &str,
+    version: i64,
+) -> Result<bool, StoreError> {
+    tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM function_versions WHERE function_name = ?1 AND version = ?2)",
+        params![name, version],
+        |row| row.get(0),
+    )
+    .map_err(StoreError::backend)
+}
+
+/// Every published version an alias routes to exists, inside an open transaction.
+fn routes_exist(tx: &rusqlite::Transaction<'_>, alias: &Alias) -> Result<bool, StoreError> {
+    for version in alias.published_versions() {
+        if !version_exists(tx, alias.function.as_str(), version_column(version)?)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// All aliases of a function in name order, inside an open transaction.
+fn aliases_of(tx: &rusqlite::Transaction<'_>, name: &str) -> Result<Vec<Alias>, StoreError> {
+    let mut stmt = tx
+        .prepare("SELECT body FROM function_aliases WHERE function_name = ?1 ORDER BY name")
+        .map_err(StoreError::backend)?;
+    let bodies = stmt
+        .query_map([name], |r| r.get::<_, String>(0))
+        .map_err(StoreError::backend)?;
+    let mut out = Vec::new();
+    for body in bodies {
+        out.push(decode_alias(&body.map_err(StoreError::backend)?)?);
+    }
+    Ok(out)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -52,3 +52,18 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
             .map_err(|err| ApiError(ServiceError::InvalidRequestContent(err.body_text())))
     }
 }
+
+/// Two path parameters (a function and a sub-resource, as in `.../aliases/{Name}`),
+/// percent-decoded.
+pub(crate) struct PathPair(pub String, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathPair {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map(|Path((a, b))| Self(a, b))
+            .map_err(|err| ApiError(ServiceError::InvalidRequestContent(err.body_text())))
+    }
+}

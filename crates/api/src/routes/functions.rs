@@ -1,5 +1,9 @@
 //! Function operations: CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions,
 //! UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction.
+//!
+//! Get and Delete take a qualifier (a `?Qualifier=` or a `:qualifier` suffix on the name):
+//! `$LATEST`, a published version number or, for Get, an alias. The updates change `$LATEST`
+//! only; published versions never change.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -10,23 +14,60 @@ use bytes::Bytes;
 use chrono::Utc;
 use nimbus_core::{
     limits, package, validate, CodeRef, Function, FunctionName, FunctionRef, FunctionState,
-    Qualifier, ServiceError, StoreError,
+    FunctionVersion, Qualifier, ServiceError, StoreError,
 };
 
 use super::extract::{PathParam, QueryPairs};
+use super::paging;
 use crate::body::read_json;
 use crate::error::ApiError;
 use crate::model::{
-    CodeInput, CodeLocation, CreateFunctionRequest, FunctionConfiguration, GetFunctionResponse,
-    ListFunctionsResponse, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
+    CodeInput, CodeLocation, Concurrency, CreateFunctionRequest, FunctionConfiguration,
+    GetFunctionResponse, ListFunctionsResponse, UpdateFunctionCodeRequest,
+    UpdateFunctionConfigurationRequest,
 };
 use crate::ApiState;
 
-/// Resolve a path's function reference (plus `?Qualifier=`) to a name on this server.
-/// Only `$LATEST` exists until versions arrive; any other qualifier names nothing.
+/// Resolve a path's function reference (plus `?Qualifier=`) to a name on this server, for
+/// operations that change `$LATEST`: any other qualifier names nothing they can change.
 fn resolve(api: &ApiState, raw: &str, query: &QueryPairs) -> Result<FunctionName, ApiError> {
     let r = FunctionRef::parse(raw)?.with_qualifier_param(query.get("Qualifier"))?;
     Ok(r.latest(&api.account)?.clone())
+}
+
+/// The version a (possibly qualified) reference names, and its configuration as Lambda shows
+/// it through that reference: an alias or an explicit `$LATEST` qualifies the ARN.
+async fn load_qualified(
+    api: &ApiState,
+    raw: &str,
+    query: &QueryPairs,
+) -> Result<(Function, FunctionConfiguration), ApiError> {
+    let r = FunctionRef::parse(raw)?.with_qualifier_param(query.get("Qualifier"))?;
+    let (name, qualifier) = r.local(&api.account)?;
+    let not_found = || ApiError(ServiceError::function_not_found(&r.arn(&api.account)));
+    let version = match qualifier {
+        None | Some(Qualifier::Latest) => FunctionVersion::Latest,
+        Some(Qualifier::Version(n)) => FunctionVersion::Published(*n),
+        Some(Qualifier::Alias(alias)) => api
+            .meta
+            .get_alias(name, alias)
+            .await?
+            .and_then(|a| a.primary())
+            .ok_or_else(not_found)?,
+    };
+    let function = match version {
+        FunctionVersion::Latest => api.meta.get_function(name).await?,
+        FunctionVersion::Published(n) => api.meta.get_function_version(name, n).await?,
+    }
+    .ok_or_else(not_found)?;
+    let config = FunctionConfiguration::of(&function, &api.account);
+    let config = match qualifier {
+        Some(q @ (Qualifier::Latest | Qualifier::Alias(_))) => {
+            config.named_by(&q.to_string(), &function, &api.account)
+        }
+        _ => config,
+    };
+    Ok((function, config))
 }
 
 async fn load(api: &ApiState, name: &FunctionName) -> Result<Function, ApiError> {
@@ -36,12 +77,28 @@ async fn load(api: &ApiState, name: &FunctionName) -> Result<Function, ApiError>
         .ok_or_else(|| ServiceError::function_not_found(&api.account.function_arn(name)).into())
 }
 
-fn unsupported_publish() -> ApiError {
-    ServiceError::InvalidParameterValue(
-        "Publish is not available yet: Nimbus does not publish versions until versions and aliases are supported."
-            .to_owned(),
-    )
-    .into()
+/// Publish `$LATEST` as it is at `revision` (just written by this request), for the `Publish`
+/// flag of CreateFunction and UpdateFunctionCode.
+async fn publish_now(
+    api: &ApiState,
+    name: &FunctionName,
+    revision: &str,
+) -> Result<Function, ApiError> {
+    match api
+        .meta
+        .publish_version(name, None, Some(revision), "")
+        .await
+    {
+        Ok(version) => {
+            tracing::info!(function = %name, version = %version.version, "version published");
+            Ok(version)
+        }
+        Err(StoreError::RevisionMismatch) => Err(revision_mismatch()),
+        Err(StoreError::NotFound) => {
+            Err(ServiceError::function_not_found(&api.account.function_arn(name)).into())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Decode and check a code package from a request, storing nothing.
@@ -119,9 +176,6 @@ pub(crate) async fn create(
         .into());
     }
     let name = r.name;
-    if req.publish == Some(true) {
-        return Err(unsupported_publish());
-    }
     if let Some(kind) = &req.settings.package_type {
         if kind != "Zip" {
             return Err(ServiceError::InvalidParameterValue(format!(
@@ -147,6 +201,7 @@ pub(crate) async fn create(
     let code = store_code(&api, code).await?;
     let function = Function {
         name,
+        version: FunctionVersion::Latest,
         settings,
         code,
         state: FunctionState::Active,
@@ -156,9 +211,14 @@ pub(crate) async fn create(
     match api.meta.create_function(&function, &tags).await {
         Ok(()) => {
             tracing::info!(function = %function.name, "function created");
+            let shown = if req.publish == Some(true) {
+                publish_now(&api, &function.name, &function.revision_id).await?
+            } else {
+                function
+            };
             Ok((
                 StatusCode::CREATED,
-                Json(FunctionConfiguration::of(&function, &api.account)),
+                Json(FunctionConfiguration::of(&shown, &api.account)),
             ))
         }
         Err(StoreError::AlreadyExists) => Err(already_exists(&function.name)),
@@ -176,8 +236,8 @@ pub(crate) async fn get(
     query: QueryPairs,
     headers: HeaderMap,
 ) -> Result<Json<GetFunctionResponse>, ApiError> {
-    let name = resolve(&api, &raw, &query)?;
-    let function = load(&api, &name).await?;
+    let (function, configuration) = load_qualified(&api, &raw, &query).await?;
+    let name = function.name.clone();
     let tags = match api.meta.get_tags(&name).await {
         Ok(tags) => tags,
         Err(StoreError::NotFound) => {
@@ -195,13 +255,17 @@ pub(crate) async fn get(
         &function.code.sha256_hex,
         Utc::now().timestamp(),
     );
+    let reserved = api.meta.get_function_concurrency(&name).await?;
     Ok(Json(GetFunctionResponse {
-        configuration: FunctionConfiguration::of(&function, &api.account),
+        configuration,
         code: CodeLocation {
             repository_type: "S3",
             location: format!("http://{host}{path}"),
         },
         tags: (!tags.is_empty()).then_some(tags),
+        concurrency: reserved.map(|n| Concurrency {
+            reserved_concurrent_executions: Some(i64::from(n)),
+        }),
     }))
 }
 
@@ -210,31 +274,15 @@ pub(crate) async fn get_configuration(
     PathParam(raw): PathParam,
     query: QueryPairs,
 ) -> Result<Json<FunctionConfiguration>, ApiError> {
-    let name = resolve(&api, &raw, &query)?;
-    let function = load(&api, &name).await?;
-    Ok(Json(FunctionConfiguration::of(&function, &api.account)))
+    let (_, configuration) = load_qualified(&api, &raw, &query).await?;
+    Ok(Json(configuration))
 }
 
 pub(crate) async fn list(
     State(api): State<ApiState>,
     query: QueryPairs,
 ) -> Result<Json<ListFunctionsResponse>, ApiError> {
-    let max_items = match query.get("MaxItems") {
-        None => limits::LIST_PAGE_MAX,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if (1..=10_000).contains(&n) => {
-                usize::try_from(n).map_or(limits::LIST_PAGE_MAX, |n| n.min(limits::LIST_PAGE_MAX))
-            }
-            _ => {
-                return Err(ServiceError::constraint(
-                    raw,
-                    "maxItems",
-                    "Member must have value between 1 and 10000",
-                )
-                .into())
-            }
-        },
-    };
+    let max_items = paging::max_items(&query, limits::LIST_PAGE_MAX)?;
     if let Some(v) = query.get("FunctionVersion") {
         if v != "ALL" {
             return Err(ServiceError::constraint(
@@ -263,20 +311,16 @@ pub(crate) async fn list(
 
 /// Markers are opaque to clients: the last name of the page, base64url-encoded.
 fn encode_marker(name: &FunctionName) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name.as_str())
+    paging::encode_marker(name.as_str())
 }
 
 fn decode_marker(marker: &str) -> Result<FunctionName, ApiError> {
-    let invalid = || {
+    let text = paging::decode_marker(marker)?;
+    FunctionName::new(&text).map_err(|_| {
         ApiError(ServiceError::InvalidParameterValue(format!(
             "Invalid pagination marker: {marker}"
         )))
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(marker)
-        .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    FunctionName::new(&text).map_err(|_| invalid())
+    })
 }
 
 /// Read-modify-write of a function under optimistic concurrency. With a caller's RevisionId a
@@ -309,7 +353,7 @@ async fn modify(
     }
 }
 
-fn revision_mismatch() -> ApiError {
+pub(super) fn revision_mismatch() -> ApiError {
     ServiceError::PreconditionFailed(
         "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
             .to_owned(),
@@ -332,9 +376,6 @@ pub(crate) async fn update_code(
         "UpdateFunctionCode",
     )
     .await?;
-    if req.publish == Some(true) {
-        return Err(unsupported_publish());
-    }
     let current = load(&api, &name).await?;
     let settings = nimbus_core::validate::SettingsInput {
         architectures: req.architectures,
@@ -359,7 +400,12 @@ pub(crate) async fn update_code(
     .await?;
     tracing::info!(function = %name, sha256 = %updated.code.sha256_hex, "function code updated");
     api.invoker.retire(&name).await;
-    Ok(Json(FunctionConfiguration::of(&updated, &api.account)))
+    let shown = if req.publish == Some(true) {
+        publish_now(&api, &name, &updated.revision_id).await?
+    } else {
+        updated
+    };
+    Ok(Json(FunctionConfiguration::of(&shown, &api.account)))
 }
 
 pub(crate) async fn update_configuration(
@@ -408,21 +454,66 @@ pub(crate) async fn delete(
     query: QueryPairs,
 ) -> Result<StatusCode, ApiError> {
     let r = FunctionRef::parse(&raw)?.with_qualifier_param(query.get("Qualifier"))?;
-    if r.qualifier == Some(Qualifier::Latest) {
-        return Err(ServiceError::InvalidParameterValue(
-            "$LATEST version cannot be deleted without deleting the function.".to_owned(),
-        )
-        .into());
+    let (name, qualifier) = r.local(&api.account)?;
+    let name = name.clone();
+    match qualifier {
+        None => {}
+        Some(Qualifier::Latest) => {
+            return Err(ServiceError::InvalidParameterValue(
+                "$LATEST version cannot be deleted without deleting the function.".to_owned(),
+            )
+            .into())
+        }
+        Some(Qualifier::Alias(_)) => {
+            return Err(ServiceError::InvalidParameterValue(
+                "Deletion of aliases is not currently supported.".to_owned(),
+            )
+            .into())
+        }
+        Some(Qualifier::Version(n)) => return delete_version(&api, &name, *n).await,
     }
-    let name = resolve(&api, &raw, &query)?;
     match api.meta.delete_function(&name).await {
         Ok(()) => {
             tracing::info!(function = %name, "function deleted");
             api.invoker.retire(&name).await;
+            // Its queued events and async settings go with it: a function created later under
+            // the same name starts clean, as on Lambda.
+            if let Err(error) = api.events.forget_function(&name).await {
+                tracing::warn!(%error, function = %name, "could not drop the function's async state");
+            }
             Ok(StatusCode::NO_CONTENT)
         }
         Err(StoreError::NotFound) => {
             Err(ServiceError::function_not_found(&api.account.function_arn(&name)).into())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// DeleteFunction with a version number: that version goes, the function and everything else
+/// stay. As on Lambda, a version that does not exist (any more) is no error.
+async fn delete_version(
+    api: &ApiState,
+    name: &FunctionName,
+    version: u64,
+) -> Result<StatusCode, ApiError> {
+    match api.meta.delete_function_version(name, version).await {
+        Ok(()) => {
+            tracing::info!(function = %name, version, "function version deleted");
+            api.invoker.retire(name).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Err(StoreError::InUse(aliases)) => Err(ServiceError::ResourceConflict(format!(
+            "Unable to delete version because the following aliases reference it: [{}]",
+            aliases.join(", ")
+        ))
+        .into()),
+        Err(StoreError::NotFound) => {
+            if api.meta.get_function(name).await?.is_some() {
+                Ok(StatusCode::NO_CONTENT)
+            } else {
+                Err(ServiceError::function_not_found(&api.account.function_arn(name)).into())
+            }
         }
         Err(err) => Err(err.into()),
     }

@@ -5,7 +5,7 @@ use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use nimbus_core::invoke::{InvocationRequest, InvocationType, SYNC_PAYLOAD_MAX};
+use nimbus_core::invoke::{InvocationRequest, InvocationType, ASYNC_PAYLOAD_MAX, SYNC_PAYLOAD_MAX};
 use nimbus_core::{FunctionRef, ServiceError};
 
 use super::extract::{PathParam, QueryPairs};
@@ -97,6 +97,13 @@ pub(crate) async fn invoke(
     };
     let client_context = client_context(&headers)?;
     let mut payload = read_limited(&headers, body, SYNC_PAYLOAD_MAX, "InvokeFunction").await?;
+    if invocation_type == InvocationType::Event && payload.len() > ASYNC_PAYLOAD_MAX {
+        return Err(ServiceError::RequestTooLarge(format!(
+            "{} byte payload is too large for the Event invocation type (limit {ASYNC_PAYLOAD_MAX} bytes)",
+            payload.len()
+        ))
+        .into());
+    }
     if payload.is_empty() {
         // An invoke without a payload delivers `{}`, as Lambda does; runtimes parse the event
         // as JSON and would fail on an empty body.

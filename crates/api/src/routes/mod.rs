@@ -1,12 +1,18 @@
 //! The route table: every operation Nimbus answers, at AWS's method and path, in one place.
 
 mod account;
+mod aliases;
 mod code;
+mod concurrency;
+mod event_invoke;
 mod extract;
 mod functions;
 mod invoke;
 mod logs;
+mod paging;
+pub mod schedules;
 mod tags;
+mod versions;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -37,6 +43,40 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route(
             "/2015-03-31/functions/{name}/code",
             axum::routing::put(functions::update_code),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/versions",
+            post(versions::publish).get(versions::list),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases",
+            post(aliases::create).get(aliases::list),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases/{alias}",
+            get(aliases::get)
+                .put(aliases::update)
+                .delete(aliases::delete),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            axum::routing::put(event_invoke::put)
+                .post(event_invoke::update)
+                .get(event_invoke::get)
+                .delete(event_invoke::delete),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(event_invoke::list),
+        )
+        // Reserved concurrency is written under 2017-10-31 but read under 2019-09-30.
+        .route(
+            "/2017-10-31/functions/{name}/concurrency",
+            axum::routing::put(concurrency::put).delete(concurrency::delete),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/concurrency",
+            get(concurrency::get),
         )
         .route(
             "/2015-03-31/functions/{name}/invocations",

@@ -47,6 +47,7 @@
 mod cron;
 mod event;
 mod rate;
+pub mod store;
 #[cfg(test)]
 mod tests;
 
@@ -60,6 +61,7 @@ use thiserror::Error;
 pub use cron::CronExpression;
 pub use event::scheduled_event;
 pub use rate::{RateExpression, RateUnit};
+pub use store::{ScheduleRule, ScheduleStore};
 
 /// Why a schedule expression or time zone was refused. `Display` is the human message; callers
 /// wrap it into a `ValidationException`.

@@ -168,6 +168,65 @@ pub struct CreateFunctionRequest {
     pub settings: FunctionSettings,
 }
 
+/// An alias as the API returns it (`AliasConfiguration`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AliasConfiguration {
+    pub alias_arn: Option<String>,
+    pub name: String,
+    pub function_version: Option<String>,
+    pub description: Option<String>,
+    pub routing_config: Option<RoutingConfig>,
+    pub revision_id: Option<String>,
+}
+
+/// `RoutingConfig` of an alias: a second version and its share of invocations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoutingConfig {
+    /// Version → weight (0.0–1.0).
+    #[serde(default)]
+    pub additional_version_weights: BTreeMap<String, f64>,
+}
+
+/// The body of CreateAlias (with `name`) and UpdateAlias (without): only the `Some` members
+/// are sent, so an update changes only those.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasInput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `Some` with no weights removes the routing on update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_config: Option<RoutingConfig>,
+}
+
+/// `AccountLimit` of GetAccountSettings: what the CLI shows of it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AccountLimit {
+    pub concurrent_executions: Option<u32>,
+    pub unreserved_concurrent_executions: Option<u32>,
+}
+
+/// GetAccountSettings' answer, as far as the CLI reads it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AccountSettings {
+    pub account_limit: AccountLimit,
+}
+
+/// `Concurrency`: a function's reserved concurrency, absent when it has none.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Concurrency {
+    pub reserved_concurrent_executions: Option<u32>,
+}
+
 /// An error answer of the API: `ResourceNotFoundException: Function not found: arn:…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -397,6 +456,178 @@ impl LambdaClient {
         Ok(())
     }
 
+    /// PublishVersion: a version from `$LATEST` as it is now (or the newest version, if nothing
+    /// changed since it was published).
+    pub async fn publish_version(
+        &self,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<Answer<FunctionConfiguration>> {
+        let url = self.url(&["functions", name, "versions"]);
+        let mut body = serde_json::Map::new();
+        if let Some(description) = description {
+            body.insert("Description".into(), description.into());
+        }
+        self.send_json(self.http.post(url).json(&body))
+            .await
+            .with_context(|| format!("publish a version of function {name}"))
+    }
+
+    /// ListVersionsByFunction through every page; the JSON is `{"Versions": [...]}`.
+    pub async fn list_versions(&self, name: &str) -> Result<Answer<Vec<FunctionConfiguration>>> {
+        self.list_all(&["functions", name, "versions"], &[], "Versions")
+            .await
+            .with_context(|| format!("list the versions of function {name}"))
+    }
+
+    /// CreateAlias.
+    pub async fn create_alias(
+        &self,
+        name: &str,
+        input: &AliasInput,
+    ) -> Result<Answer<AliasConfiguration>> {
+        let url = self.url(&["functions", name, "aliases"]);
+        self.send_json(self.http.post(url).json(input))
+            .await
+            .with_context(|| format!("create an alias of function {name}"))
+    }
+
+    /// UpdateAlias: changes the members `input` carries.
+    pub async fn update_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        input: &AliasInput,
+    ) -> Result<Answer<AliasConfiguration>> {
+        let url = self.url(&["functions", name, "aliases", alias]);
+        self.send_json(self.http.put(url).json(input))
+            .await
+            .with_context(|| format!("update alias {alias} of function {name}"))
+    }
+
+    /// GetAlias.
+    pub async fn get_alias(&self, name: &str, alias: &str) -> Result<Answer<AliasConfiguration>> {
+        let url = self.url(&["functions", name, "aliases", alias]);
+        self.send_json(self.http.get(url))
+            .await
+            .with_context(|| format!("get alias {alias} of function {name}"))
+    }
+
+    /// DeleteAlias.
+    pub async fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        let url = self.url(&["functions", name, "aliases", alias]);
+        self.send(self.http.delete(url))
+            .await
+            .with_context(|| format!("delete alias {alias} of function {name}"))?;
+        Ok(())
+    }
+
+    /// ListAliases through every page, only those pointing at `version` when given; the JSON
+    /// is `{"Aliases": [...]}`.
+    pub async fn list_aliases(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Answer<Vec<AliasConfiguration>>> {
+        let filter: Vec<(&str, &str)> = version
+            .map(|v| ("FunctionVersion", v))
+            .into_iter()
+            .collect();
+        self.list_all(&["functions", name, "aliases"], &filter, "Aliases")
+            .await
+            .with_context(|| format!("list the aliases of function {name}"))
+    }
+
+    /// PutFunctionConcurrency (API version 2017-10-31).
+    pub async fn put_function_concurrency(
+        &self,
+        name: &str,
+        reserved: u32,
+    ) -> Result<Answer<Concurrency>> {
+        let url = self.url_at("2017-10-31", &["functions", name, "concurrency"]);
+        let body = serde_json::json!({ "ReservedConcurrentExecutions": reserved });
+        self.send_json(self.http.put(url).json(&body))
+            .await
+            .with_context(|| format!("reserve concurrency for function {name}"))
+    }
+
+    /// GetFunctionConcurrency (API version 2019-09-30).
+    pub async fn get_function_concurrency(&self, name: &str) -> Result<Answer<Concurrency>> {
+        let url = self.url_at("2019-09-30", &["functions", name, "concurrency"]);
+        self.send_json(self.http.get(url))
+            .await
+            .with_context(|| format!("get the reserved concurrency of function {name}"))
+    }
+
+    /// DeleteFunctionConcurrency (API version 2017-10-31).
+    pub async fn delete_function_concurrency(&self, name: &str) -> Result<()> {
+        let url = self.url_at("2017-10-31", &["functions", name, "concurrency"]);
+        self.send(self.http.delete(url))
+            .await
+            .with_context(|| format!("remove the reserved concurrency of function {name}"))?;
+        Ok(())
+    }
+
+    /// GetAccountSettings (API version 2016-08-19).
+    pub async fn get_account_settings(&self) -> Result<Answer<AccountSettings>> {
+        let url = self.url_at("2016-08-19", &["account-settings", ""]);
+        self.send_json(self.http.get(url))
+            .await
+            .context("get the account settings")
+    }
+
+    /// Every page of a `Marker`/`NextMarker` list under `segments`, its items gathered from the
+    /// member `member`; the JSON is `{member: [all items]}`.
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        member: &str,
+    ) -> Result<Answer<Vec<T>>> {
+        let (mut typed, mut json) = (Vec::new(), Vec::new());
+        let mut marker: Option<String> = None;
+        loop {
+            let mut url = self.url(segments);
+            url.query_pairs_mut()
+                .extend_pairs(query)
+                .append_pair("MaxItems", PAGE_SIZE);
+            if let Some(marker) = &marker {
+                url.query_pairs_mut().append_pair("Marker", marker);
+            }
+            let page: Answer<Value> = self.send_json(self.http.get(url)).await?;
+            if let Some(Value::Array(items)) = page.json.get(member) {
+                for item in items {
+                    typed.push(
+                        T::deserialize(item).with_context(|| {
+                            format!("read an item of the server's {member} list")
+                        })?,
+                    );
+                    json.push(item.clone());
+                }
+            }
+            let next = page
+                .json
+                .get("NextMarker")
+                .and_then(Value::as_str)
+                .filter(|next| !next.is_empty())
+                .map(str::to_owned);
+            match next {
+                Some(next) if marker.as_ref() == Some(&next) => {
+                    bail!("the server returned the same NextMarker twice ({next})")
+                }
+                Some(next) => marker = Some(next),
+                None => {
+                    let mut all = serde_json::Map::new();
+                    all.insert(member.to_owned(), Value::Array(json));
+                    return Ok(Answer {
+                        typed,
+                        json: Value::Object(all),
+                    });
+                }
+            }
+        }
+    }
+
     /// Invoke (RequestResponse); `log_tail` asks for the last 4 KB of the log.
     pub async fn invoke(
         &self,
@@ -477,9 +708,14 @@ impl LambdaClient {
 
     /// `<endpoint>/2015-03-31/<segments…>`, each segment percent-encoded.
     fn url(&self, segments: &[&str]) -> Url {
+        self.url_at(API_VERSION, segments)
+    }
+
+    /// `<endpoint>/<api version>/<segments…>`: a few operations live under other versions.
+    fn url_at(&self, version: &str, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().push(API_VERSION).extend(segments);
+            path.pop_if_empty().push(version).extend(segments);
         }
         url
     }

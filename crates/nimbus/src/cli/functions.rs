@@ -204,7 +204,7 @@ fn seconds(s: u32) -> String {
 }
 
 /// `2020-04-10T19:06:32.563+0000` → `2020-04-10 19:06:32`; anything else as is.
-fn short_time(timestamp: &str) -> String {
+pub(crate) fn short_time(timestamp: &str) -> String {
     match (
         timestamp.get(..10),
         timestamp.get(10..11),

@@ -1,8 +1,12 @@
 //! Client subcommands. Each is a thin client of the public Lambda API, never of server internals.
 
+pub mod alias;
 pub mod client;
+pub mod concurrency;
 pub mod deploy;
 pub mod functions;
 pub mod invoke;
 pub mod logs;
 pub mod output;
+pub mod schedules;
+pub mod versions;

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use crate::support::{create_python, error_of};
 
 /// A `nimbus server` process and the address it announced.
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl ServerProcess {
-    fn spawn(data_dir: &Path, extra_env: &[(&str, &str)]) -> Self {
+    pub(crate) fn spawn(data_dir: &Path, extra_env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_nimbus"));
         command
             .arg("server")
@@ -34,30 +34,41 @@ impl ServerProcess {
         std::thread::spawn(move || {
             let address = regex::Regex::new(r"address=(\S+)").expect("regex");
             let mut sent = false;
-            // Keep draining after the announcement so the server never blocks on a full pipe.
+            // Keep draining after the announcement so the server never blocks on a full pipe;
+            // before it, pass every line on so a failed start can be reported.
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if !sent {
-                    if let Some(m) = address.captures(&line) {
-                        let _ = tx.send(m[1].to_owned());
-                        sent = true;
+                    match address.captures(&line) {
+                        Some(m) => {
+                            let _ = tx.send(Ok(m[1].to_owned()));
+                            sent = true;
+                        }
+                        None => {
+                            let _ = tx.send(Err(line));
+                        }
                     }
                 }
             }
         });
-        let address = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("server announces its address");
+        let mut said = Vec::new();
+        let address = loop {
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(Ok(address)) => break address,
+                Ok(Err(line)) => said.push(line),
+                Err(e) => panic!("server did not announce its address ({e}); it said: {said:#?}"),
+            }
+        };
         Self {
             child,
             endpoint: format!("http://{address}"),
         }
     }
 
-    fn client(&self) -> aws_sdk_lambda::Client {
+    pub(crate) fn client(&self) -> aws_sdk_lambda::Client {
         crate::support::sdk_client(&self.endpoint, "eu-west-1")
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
@@ -65,7 +76,7 @@ impl ServerProcess {
         assert!(status.success());
     }
 
-    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {

@@ -5,7 +5,7 @@ use std::process::Command;
 use crate::support::Harness;
 
 /// Run the CLI against `endpoint`; returns (success, stdout, stderr).
-fn nimbus(endpoint: &str, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn nimbus(endpoint: &str, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_nimbus"))
         .args(args)
         .env("NIMBUS_ENDPOINT", endpoint)
@@ -19,7 +19,7 @@ fn nimbus(endpoint: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn json(text: &str) -> serde_json::Value {
+pub(crate) fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 

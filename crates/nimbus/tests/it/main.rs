@@ -1,14 +1,19 @@
 //! Integration tests: the real server on an ephemeral port with a temporary data directory,
 //! driven by the official AWS SDK for Rust, plain HTTP and the `nimbus` CLI.
 
+mod aliases;
+mod asynchronous;
 mod binary;
 mod cli;
+mod concurrency;
 mod functions;
 mod invoke;
 mod isolation;
 mod logs;
 mod malicious;
 mod persistence;
+mod routing;
 mod scaling;
 mod support;
 mod validation;
+mod versions;

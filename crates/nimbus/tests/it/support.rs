@@ -216,3 +216,12 @@ pub(crate) fn files_below(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The error message of a failed SDK call.
+pub(crate) fn message_of<E>(err: &aws_sdk_lambda::error::SdkError<E>) -> String
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_lambda::error::ProvideErrorMetadata as _;
+    err.message().unwrap_or("<no message>").to_owned()
+}

@@ -5,7 +5,7 @@
 //! layers above are tested with.
 
 use nimbus_core::fake::MemoryMetadataStore;
-use nimbus_core::{MetadataStore, StoreError};
+use nimbus_core::{Alias, Function, FunctionVersion, MetadataStore, StoreError};
 use nimbus_store::SqliteMetadataStore;
 use tempfile::TempDir;
 
@@ -49,6 +49,14 @@ macro_rules! all_cases {
             tags_set_and_remove,
             code_in_use_follows_functions,
             usage_counts_functions_and_code_bytes,
+            publish_snapshots_latest_and_numbers_never_repeat,
+            publish_checks_preconditions_atomically,
+            list_versions_paginates_latest_first,
+            aliases_create_update_list_delete,
+            versions_in_use_by_aliases_cannot_be_deleted,
+            delete_function_removes_versions_aliases_and_reservation,
+            reserved_concurrency_put_get_total,
+            published_code_stays_in_use_and_counts,
         );)*
     };
 }
@@ -289,4 +297,655 @@ async fn usage_counts_functions_and_code_bytes(store: &dyn MetadataStore) {
 
     store.delete_function(&name("u3")).await.expect("delete");
     assert_eq!(store.usage().await.expect("usage"), (2, 150));
+}
+
+/// Change `$LATEST`'s memory (and revision), as UpdateFunctionConfiguration would.
+async fn set_memory(store: &dyn MetadataStore, n: &str, memory_mb: u32) -> Function {
+    let current = store
+        .get_function(&name(n))
+        .await
+        .expect("get")
+        .expect("function exists");
+    let mut next = current.clone();
+    next.settings.memory_mb = memory_mb;
+    next.revision_id = uuid::Uuid::new_v4().to_string();
+    store
+        .update_function(&next, &current.revision_id)
+        .await
+        .expect("update");
+    next
+}
+
+fn alias(function: &str, alias_name: &str, version: &str, routing: &[(&str, f64)]) -> Alias {
+    Alias {
+        name: alias_name.to_owned(),
+        function: name(function),
+        function_version: version.to_owned(),
+        description: format!("alias {alias_name}"),
+        routing: routing.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        revision_id: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+fn version_labels(page: &nimbus_core::VersionPage) -> Vec<String> {
+    page.versions
+        .iter()
+        .map(|f| f.version.to_string())
+        .collect()
+}
+
+async fn publish_snapshots_latest_and_numbers_never_repeat(store: &dyn MetadataStore) {
+    let f = function("pub", &sha('a'), 10);
+    store.create_function(&f, &tags(&[])).await.expect("create");
+
+    let v1 = store
+        .publish_version(&name("pub"), None, None, "")
+        .await
+        .expect("publish");
+    assert_eq!(v1.version, FunctionVersion::Published(1));
+    assert_eq!(v1.name, f.name);
+    assert_eq!(
+        v1.settings, f.settings,
+        "a version copies $LATEST's settings"
+    );
+    assert_eq!(v1.code, f.code);
+    assert_ne!(
+        v1.revision_id, f.revision_id,
+        "a version has its own revision"
+    );
+
+    // Nothing changed: the same version comes back, nothing new is written.
+    let again = store
+        .publish_version(&name("pub"), None, None, "ignored")
+        .await
+        .expect("publish unchanged");
+    assert_eq!(again, v1);
+
+    // $LATEST moves on; version 1 does not.
+    set_memory(store, "pub", 512).await;
+    let v2 = store
+        .publish_version(&name("pub"), None, None, "second")
+        .await
+        .expect("publish");
+    assert_eq!(v2.version, FunctionVersion::Published(2));
+    assert_eq!(v2.settings.memory_mb, 512);
+    assert_eq!(v2.settings.description, "second", "a description overrides");
+    let latest = store
+        .get_function(&name("pub"))
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(latest.version, FunctionVersion::Latest);
+    assert_eq!(latest.settings.description, f.settings.description);
+    assert_eq!(
+        store
+            .get_function_version(&name("pub"), 1)
+            .await
+            .expect("get"),
+        Some(v1.clone())
+    );
+    assert_eq!(
+        store
+            .get_function_version(&name("pub"), 2)
+            .await
+            .expect("get"),
+        Some(v2)
+    );
+    assert_eq!(
+        store
+            .get_function_version(&name("pub"), 3)
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_function_version(&name("nope"), 1)
+            .await
+            .expect("get"),
+        None
+    );
+
+    // Deleting the newest version frees nothing: the next is 3, even with $LATEST unchanged.
+    store
+        .delete_function_version(&name("pub"), 2)
+        .await
+        .expect("delete version 2");
+    assert_eq!(
+        store
+            .get_function_version(&name("pub"), 2)
+            .await
+            .expect("get"),
+        None
+    );
+    let v3 = store
+        .publish_version(&name("pub"), None, None, "")
+        .await
+        .expect("publish");
+    assert_eq!(v3.version, FunctionVersion::Published(3));
+    assert_eq!(v3.settings.memory_mb, 512);
+    let err = store
+        .delete_function_version(&name("pub"), 2)
+        .await
+        .expect_err("already deleted");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+}
+
+async fn publish_checks_preconditions_atomically(store: &dyn MetadataStore) {
+    let f = function("pre", &sha('a'), 10);
+    store.create_function(&f, &tags(&[])).await.expect("create");
+
+    let err = store
+        .publish_version(&name("pre"), None, Some("stale"), "")
+        .await
+        .expect_err("stale revision");
+    assert!(matches!(err, StoreError::RevisionMismatch), "got {err:?}");
+    let err = store
+        .publish_version(&name("pre"), Some(&sha('b')), None, "")
+        .await
+        .expect_err("other code");
+    match err {
+        StoreError::CodeMismatch { current_sha256_hex } => assert_eq!(current_sha256_hex, sha('a')),
+        other => panic!("got {other:?}"),
+    }
+    // Both wrong: the revision is checked first.
+    let err = store
+        .publish_version(&name("pre"), Some(&sha('b')), Some("stale"), "")
+        .await
+        .expect_err("both wrong");
+    assert!(matches!(err, StoreError::RevisionMismatch), "got {err:?}");
+    let err = store
+        .publish_version(&name("ghost"), None, None, "")
+        .await
+        .expect_err("no function");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+    let page = store
+        .list_versions(&name("pre"), None, 10)
+        .await
+        .expect("list");
+    assert_eq!(
+        version_labels(&page),
+        ["$LATEST"],
+        "refusals publish nothing"
+    );
+
+    let v1 = store
+        .publish_version(&name("pre"), Some(&sha('a')), Some(&f.revision_id), "")
+        .await
+        .expect("matching preconditions");
+    assert_eq!(v1.version, FunctionVersion::Published(1));
+}
+
+async fn list_versions_paginates_latest_first(store: &dyn MetadataStore) {
+    store
+        .create_function(&function("many", &sha('a'), 10), &tags(&[]))
+        .await
+        .expect("create");
+    for memory in [200, 300, 400, 500] {
+        set_memory(store, "many", memory).await;
+        store
+            .publish_version(&name("many"), None, None, "")
+            .await
+            .expect("publish");
+    }
+    let first = store
+        .list_versions(&name("many"), None, 2)
+        .await
+        .expect("page 1");
+    assert_eq!(version_labels(&first), ["$LATEST", "1"]);
+    assert!(first.more);
+    let second = store
+        .list_versions(&name("many"), Some("1"), 2)
+        .await
+        .expect("page 2");
+    assert_eq!(version_labels(&second), ["2", "3"]);
+    assert!(second.more);
+    let third = store
+        .list_versions(&name("many"), Some("3"), 2)
+        .await
+        .expect("page 3");
+    assert_eq!(version_labels(&third), ["4"]);
+    assert!(!third.more);
+    let all = store
+        .list_versions(&name("many"), Some("$LATEST"), 10)
+        .await
+        .expect("after latest");
+    assert_eq!(version_labels(&all), ["1", "2", "3", "4"]);
+    assert!(!all.more);
+    let exact = store
+        .list_versions(&name("many"), None, 5)
+        .await
+        .expect("exact");
+    assert_eq!(exact.versions.len(), 5);
+    assert!(!exact.more);
+    assert_eq!(exact.versions[2].settings.memory_mb, 300);
+    let junk = store
+        .list_versions(&name("many"), Some("junk"), 5)
+        .await
+        .expect("unknown marker");
+    assert!(junk.versions.is_empty() && !junk.more);
+    let err = store
+        .list_versions(&name("ghost"), None, 5)
+        .await
+        .expect_err("no function");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+}
+
+async fn aliases_create_update_list_delete(store: &dyn MetadataStore) {
+    store
+        .create_function(&function("al", &sha('a'), 10), &tags(&[]))
+        .await
+        .expect("create");
+    store
+        .publish_version(&name("al"), None, None, "")
+        .await
+        .expect("v1");
+    set_memory(store, "al", 256).await;
+    store
+        .publish_version(&name("al"), None, None, "")
+        .await
+        .expect("v2");
+
+    let live = alias("al", "live", "1", &[("2", 0.25)]);
+    store.create_alias(&live).await.expect("create alias");
+    assert_eq!(
+        store.get_alias(&name("al"), "live").await.expect("get"),
+        Some(live.clone())
+    );
+    assert_eq!(
+        store.get_alias(&name("al"), "nope").await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store.get_alias(&name("ghost"), "live").await.expect("get"),
+        None
+    );
+
+    let err = store
+        .create_alias(&alias("al", "live", "2", &[]))
+        .await
+        .expect_err("taken");
+    assert!(matches!(err, StoreError::AlreadyExists), "got {err:?}");
+    for dangling in [
+        alias("al", "x", "9", &[]),
+        alias("al", "x", "1", &[("9", 0.5)]),
+        alias("ghost", "x", "$LATEST", &[]),
+    ] {
+        let err = store
+            .create_alias(&dangling)
+            .await
+            .expect_err("missing version or function");
+        assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+    }
+    store
+        .create_alias(&alias("al", "edge", "$LATEST", &[]))
+        .await
+        .expect("alias of $LATEST");
+    store
+        .create_alias(&alias("al", "beta", "2", &[]))
+        .await
+        .expect("alias of 2");
+
+    // Compare-and-swap on the alias revision.
+    let mut moved = live.clone();
+    moved.function_version = "2".into();
+    moved.routing.clear();
+    moved.revision_id = "rev-2".into();
+    let err = store
+        .update_alias(&moved, Some("stale"))
+        .await
+        .expect_err("stale revision");
+    assert!(matches!(err, StoreError::RevisionMismatch), "got {err:?}");
+    assert_eq!(
+        store.get_alias(&name("al"), "live").await.expect("get"),
+        Some(live.clone()),
+        "a refused update changes nothing"
+    );
+    store
+        .update_alias(&moved, Some(&live.revision_id))
+        .await
+        .expect("update");
+    assert_eq!(
+        store.get_alias(&name("al"), "live").await.expect("get"),
+        Some(moved.clone())
+    );
+    let mut to_nowhere = moved.clone();
+    to_nowhere.function_version = "7".into();
+    let err = store
+        .update_alias(&to_nowhere, None)
+        .await
+        .expect_err("missing version");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+    let err = store
+        .update_alias(&alias("al", "ghost", "1", &[]), None)
+        .await
+        .expect_err("missing alias");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+
+    let names = |page: &nimbus_core::AliasPage| -> Vec<String> {
+        page.aliases.iter().map(|a| a.name.clone()).collect()
+    };
+    let all = store
+        .list_aliases(&name("al"), None, None, 10)
+        .await
+        .expect("list");
+    assert_eq!(names(&all), ["beta", "edge", "live"]);
+    assert!(!all.more);
+    let first = store
+        .list_aliases(&name("al"), None, None, 2)
+        .await
+        .expect("page 1");
+    assert_eq!(names(&first), ["beta", "edge"]);
+    assert!(first.more);
+    let rest = store
+        .list_aliases(&name("al"), None, Some("edge"), 2)
+        .await
+        .expect("page 2");
+    assert_eq!(names(&rest), ["live"]);
+    assert!(!rest.more);
+    let of_two = store
+        .list_aliases(&name("al"), Some("2"), None, 10)
+        .await
+        .expect("filtered");
+    assert_eq!(names(&of_two), ["beta", "live"]);
+    let of_latest = store
+        .list_aliases(&name("al"), Some("$LATEST"), None, 10)
+        .await
+        .expect("filtered");
+    assert_eq!(names(&of_latest), ["edge"]);
+    let err = store
+        .list_aliases(&name("ghost"), None, None, 10)
+        .await
+        .expect_err("no function");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+
+    store
+        .delete_alias(&name("al"), "edge")
+        .await
+        .expect("delete alias");
+    assert_eq!(
+        store.get_alias(&name("al"), "edge").await.expect("get"),
+        None
+    );
+    let err = store
+        .delete_alias(&name("al"), "edge")
+        .await
+        .expect_err("deleted twice");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+    let err = store
+        .delete_alias(&name("ghost"), "edge")
+        .await
+        .expect_err("no function");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+}
+
+async fn versions_in_use_by_aliases_cannot_be_deleted(store: &dyn MetadataStore) {
+    store
+        .create_function(&function("used", &sha('a'), 10), &tags(&[]))
+        .await
+        .expect("create");
+    for memory in [200, 300, 400] {
+        set_memory(store, "used", memory).await;
+        store
+            .publish_version(&name("used"), None, None, "")
+            .await
+            .expect("publish");
+    }
+    store
+        .create_alias(&alias("used", "prod", "1", &[]))
+        .await
+        .expect("prod");
+    store
+        .create_alias(&alias("used", "canary", "3", &[("1", 0.1)]))
+        .await
+        .expect("canary");
+    let err = store
+        .delete_function_version(&name("used"), 1)
+        .await
+        .expect_err("referenced twice");
+    match err {
+        StoreError::InUse(names) => assert_eq!(names, ["canary", "prod"]),
+        other => panic!("got {other:?}"),
+    }
+    let err = store
+        .delete_function_version(&name("used"), 3)
+        .await
+        .expect_err("referenced");
+    assert!(
+        matches!(err, StoreError::InUse(ref n) if n == &["canary"]),
+        "got {err:?}"
+    );
+    assert!(store
+        .get_function_version(&name("used"), 1)
+        .await
+        .expect("get")
+        .is_some());
+    store
+        .delete_function_version(&name("used"), 2)
+        .await
+        .expect("unreferenced version");
+    store
+        .delete_alias(&name("used"), "canary")
+        .await
+        .expect("delete canary");
+    store
+        .delete_function_version(&name("used"), 3)
+        .await
+        .expect("no longer referenced");
+    let err = store
+        .delete_function_version(&name("ghost"), 1)
+        .await
+        .expect_err("no function");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+}
+
+async fn delete_function_removes_versions_aliases_and_reservation(store: &dyn MetadataStore) {
+    store
+        .create_function(&function("gone", &sha('a'), 10), &tags(&[]))
+        .await
+        .expect("create");
+    store
+        .publish_version(&name("gone"), None, None, "")
+        .await
+        .expect("v1");
+    set_memory(store, "gone", 256).await;
+    store
+        .publish_version(&name("gone"), None, None, "")
+        .await
+        .expect("v2");
+    store
+        .create_alias(&alias("gone", "live", "1", &[]))
+        .await
+        .expect("alias");
+    store
+        .put_function_concurrency(&name("gone"), Some(5))
+        .await
+        .expect("reserve");
+    // Read everything once, so a cache would hold it.
+    assert!(store
+        .get_function_version(&name("gone"), 2)
+        .await
+        .expect("get")
+        .is_some());
+    assert!(store
+        .get_alias(&name("gone"), "live")
+        .await
+        .expect("get")
+        .is_some());
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("gone"))
+            .await
+            .expect("get"),
+        Some(5)
+    );
+    assert_eq!(store.total_reserved_concurrency().await.expect("total"), 5);
+
+    store.delete_function(&name("gone")).await.expect("delete");
+    assert_eq!(
+        store
+            .get_function_version(&name("gone"), 1)
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store.get_alias(&name("gone"), "live").await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("gone"))
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(store.total_reserved_concurrency().await.expect("total"), 0);
+    assert!(!store.code_in_use(&sha('a')).await.expect("in use"));
+
+    // A new function of the same name starts from scratch.
+    store
+        .create_function(&function("gone", &sha('b'), 10), &tags(&[]))
+        .await
+        .expect("recreate");
+    let v = store
+        .publish_version(&name("gone"), None, None, "")
+        .await
+        .expect("publish");
+    assert_eq!(v.version, FunctionVersion::Published(1));
+    assert_eq!(v.code.sha256_hex, sha('b'));
+    assert_eq!(
+        store.get_alias(&name("gone"), "live").await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("gone"))
+            .await
+            .expect("get"),
+        None
+    );
+    let page = store
+        .list_aliases(&name("gone"), None, None, 10)
+        .await
+        .expect("list");
+    assert!(page.aliases.is_empty());
+}
+
+async fn reserved_concurrency_put_get_total(store: &dyn MetadataStore) {
+    for n in ["c1", "c2", "c3"] {
+        store
+            .create_function(&function(n, &sha('a'), 1), &tags(&[]))
+            .await
+            .expect("create");
+    }
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("c1"))
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(store.total_reserved_concurrency().await.expect("total"), 0);
+    store
+        .put_function_concurrency(&name("c1"), Some(10))
+        .await
+        .expect("put");
+    store
+        .put_function_concurrency(&name("c2"), Some(0))
+        .await
+        .expect("put zero");
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("c1"))
+            .await
+            .expect("get"),
+        Some(10)
+    );
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("c2"))
+            .await
+            .expect("get"),
+        Some(0),
+        "zero is a reservation (the function is disabled), not the absence of one"
+    );
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("c3"))
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(store.total_reserved_concurrency().await.expect("total"), 10);
+    store
+        .put_function_concurrency(&name("c1"), Some(25))
+        .await
+        .expect("replace");
+    store
+        .put_function_concurrency(&name("c3"), Some(u32::MAX))
+        .await
+        .expect("large");
+    assert_eq!(
+        store.total_reserved_concurrency().await.expect("total"),
+        25 + u64::from(u32::MAX)
+    );
+    store
+        .put_function_concurrency(&name("c3"), None)
+        .await
+        .expect("delete");
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("c3"))
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(store.total_reserved_concurrency().await.expect("total"), 25);
+    // Updating $LATEST leaves the reservation alone.
+    set_memory(store, "c1", 1024).await;
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("c1"))
+            .await
+            .expect("get"),
+        Some(25)
+    );
+    let err = store
+        .put_function_concurrency(&name("ghost"), Some(1))
+        .await
+        .expect_err("no function");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("ghost"))
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+async fn published_code_stays_in_use_and_counts(store: &dyn MetadataStore) {
+    let (a, b) = (sha('a'), sha('b'));
+    let f = function("keep", &a, 100);
+    store.create_function(&f, &tags(&[])).await.expect("create");
+    store
+        .publish_version(&name("keep"), None, None, "")
+        .await
+        .expect("v1");
+    assert_eq!(store.usage().await.expect("usage"), (1, 200));
+    // $LATEST moves to other code; version 1 still needs the old blob.
+    store
+        .update_function(&function("keep", &b, 30), &f.revision_id)
+        .await
+        .expect("update code");
+    assert!(store.code_in_use(&a).await.expect("a"), "version 1 uses a");
+    assert!(store.code_in_use(&b).await.expect("b"));
+    assert_eq!(store.usage().await.expect("usage"), (1, 130));
+    store
+        .delete_function_version(&name("keep"), 1)
+        .await
+        .expect("delete version");
+    assert!(!store.code_in_use(&a).await.expect("a"), "nothing uses a");
+    assert_eq!(store.usage().await.expect("usage"), (1, 30));
 }

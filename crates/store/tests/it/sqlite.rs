@@ -210,3 +210,181 @@ async fn a_corrupt_record_is_a_backend_error() {
         .await
         .expect("delete");
 }
+
+#[tokio::test]
+async fn versions_aliases_and_reservations_survive_reopening() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let original = function("durable", &sha('a'), 42);
+    let (v1, live) = {
+        let store = SqliteMetadataStore::open(&db_in(&dir)).expect("open");
+        store
+            .create_function(&original, &tags(&[]))
+            .await
+            .expect("create");
+        let v1 = store
+            .publish_version(&name("durable"), None, None, "first")
+            .await
+            .expect("publish");
+        store
+            .update_function(&function("durable", &sha('b'), 43), &original.revision_id)
+            .await
+            .expect("update");
+        let v2 = store
+            .publish_version(&name("durable"), None, None, "")
+            .await
+            .expect("publish");
+        store
+            .delete_function_version(&name("durable"), 2)
+            .await
+            .expect("delete v2");
+        assert_eq!(v2.version, nimbus_core::FunctionVersion::Published(2));
+        let live = nimbus_core::Alias {
+            name: "live".into(),
+            function: name("durable"),
+            function_version: "1".into(),
+            description: "the live one".into(),
+            routing: Default::default(),
+            revision_id: "a1".into(),
+        };
+        store.create_alias(&live).await.expect("alias");
+        store
+            .put_function_concurrency(&name("durable"), Some(7))
+            .await
+            .expect("reserve");
+        (v1, live)
+    };
+
+    let store = SqliteMetadataStore::open(&db_in(&dir)).expect("reopen");
+    assert_eq!(
+        store
+            .get_function_version(&name("durable"), 1)
+            .await
+            .expect("get"),
+        Some(v1)
+    );
+    assert_eq!(
+        store
+            .get_alias(&name("durable"), "live")
+            .await
+            .expect("get"),
+        Some(live)
+    );
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("durable"))
+            .await
+            .expect("get"),
+        Some(7)
+    );
+    assert_eq!(store.total_reserved_concurrency().await.expect("total"), 7);
+    // The counter survived too: version 2 was deleted, the next one is 3.
+    let v3 = store
+        .publish_version(&name("durable"), None, None, "")
+        .await
+        .expect("publish");
+    assert_eq!(v3.version, nimbus_core::FunctionVersion::Published(3));
+    assert_eq!(store.usage().await.expect("usage"), (1, 42 + 43 + 43));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_publishes_of_unchanged_code_make_one_version() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteMetadataStore::open(&db_in(&dir)).expect("open");
+    store
+        .create_function(&function("race", &sha('a'), 1), &tags(&[]))
+        .await
+        .expect("create");
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .publish_version(&name("race"), None, None, "")
+                    .await
+                    .map(|f| f.version)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let version = task.await.expect("task panicked").expect("publish");
+        assert_eq!(version, nimbus_core::FunctionVersion::Published(1));
+    }
+    let page = store
+        .list_versions(&name("race"), None, 10)
+        .await
+        .expect("list");
+    assert_eq!(page.versions.len(), 2, "$LATEST and version 1");
+}
+
+/// The schema of version 1, as shipped: databases written before versions existed look like
+/// this, with function bodies that carry no `version` member.
+const SCHEMA_V1: &str = "CREATE TABLE functions (
+         name        TEXT    NOT NULL PRIMARY KEY,
+         revision_id TEXT    NOT NULL,
+         code_sha256 TEXT    NOT NULL,
+         code_size   INTEGER NOT NULL CHECK (code_size >= 0),
+         body        TEXT    NOT NULL,
+         created_at  TEXT    NOT NULL,
+         updated_at  TEXT    NOT NULL
+     ) STRICT;
+     CREATE INDEX functions_code_sha256 ON functions (code_sha256);
+     CREATE TABLE function_tags (
+         function_name TEXT NOT NULL REFERENCES functions (name) ON DELETE CASCADE,
+         key           TEXT NOT NULL,
+         value         TEXT NOT NULL,
+         PRIMARY KEY (function_name, key)
+     ) STRICT;
+     PRAGMA user_version = 1;";
+
+#[tokio::test]
+async fn a_database_from_before_versions_is_migrated() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = db_in(&dir);
+    let old = function("legacy", &sha('a'), 9);
+    {
+        let conn = raw(&path);
+        conn.execute_batch(SCHEMA_V1).expect("create v1 schema");
+        let mut body = serde_json::to_value(&old).expect("encode");
+        body.as_object_mut().expect("object").remove("version");
+        conn.execute(
+            "INSERT INTO functions VALUES ('legacy', ?1, ?2, 9, ?3, 'then', 'then')",
+            rusqlite::params![old.revision_id, sha('a'), body.to_string()],
+        )
+        .expect("insert a v1 row");
+        conn.execute(
+            "INSERT INTO function_tags VALUES ('legacy', 'team', 'core')",
+            [],
+        )
+        .expect("insert a tag");
+    }
+    assert_eq!(user_version(&path), 1);
+
+    let store = SqliteMetadataStore::open(&path).expect("open migrates");
+    assert_eq!(user_version(&path), SqliteMetadataStore::SCHEMA_VERSION);
+    let got = store
+        .get_function(&name("legacy"))
+        .await
+        .expect("get")
+        .expect("the old function is still there");
+    assert_eq!(got, old, "an old body reads back as $LATEST");
+    assert_eq!(
+        store.get_tags(&name("legacy")).await.expect("tags"),
+        tags(&[("team", "core")])
+    );
+    assert_eq!(
+        store
+            .get_function_concurrency(&name("legacy"))
+            .await
+            .expect("get"),
+        None
+    );
+    let v1 = store
+        .publish_version(&name("legacy"), None, None, "")
+        .await
+        .expect("publish");
+    assert_eq!(v1.version, nimbus_core::FunctionVersion::Published(1));
+    store
+        .delete_function(&name("legacy"))
+        .await
+        .expect("delete");
+}
