@@ -1,6 +1,7 @@
 //! A minimal custom-runtime `bootstrap` that echoes each event: the "provided" function of the
 //! benchmarks. Standard library only, one kept-alive connection to the Runtime API, so what a
-//! benchmark measures is the platform, not the function.
+//! benchmark measures is the platform, not the function. An event `{"sleep_ms":N}` is held N
+//! milliseconds first (for benchmarks that need environments busy at once).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -20,6 +21,9 @@ fn main() -> std::io::Result<()> {
             .find(|(k, _)| k.eq_ignore_ascii_case("lambda-runtime-aws-request-id"))
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
+        if let Some(ms) = sleep_ms(&body) {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         let head = format!(
             "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: {api}\r\nContent-Length: {}\r\n\r\n",
             body.len()
@@ -28,6 +32,16 @@ fn main() -> std::io::Result<()> {
         writer.write_all(&body)?;
         read_response(&mut reader)?;
     }
+}
+
+/// N from an event that is exactly `{"sleep_ms":N}`.
+fn sleep_ms(body: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.strip_prefix("{\"sleep_ms\":")?
+        .strip_suffix('}')?
+        .trim()
+        .parse()
+        .ok()
 }
 
 type Headers = Vec<(String, String)>;

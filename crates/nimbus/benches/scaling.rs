@@ -1,0 +1,292 @@
+//! Scaling benchmark: warm throughput under concurrent clients, scale-up from zero, the memory
+//! an idle environment costs, and durable async acceptance — each beside a baseline measured
+//! in the same run with the same client.
+//!
+//! `cargo bench -p nimbus --bench scaling` (add `-- --quick` for a short run). It starts a real
+//! server in-process (namespaces isolation) and reports:
+//!
+//! - warm sync throughput (invokes/s, p99) of a provided echo function and a Python echo
+//!   function with 1, 8 and 64 concurrent keep-alive clients, against a bare loopback HTTP
+//!   echo server driven by the same clients;
+//! - scale-up: 100 concurrent invokes of a function that holds each one 2 s, on no warm
+//!   environment; the time until all 100 ran, less the 2 s, is the time to start 100;
+//! - memory per idle environment beyond the runtime's own: the server's RSS growth and the
+//!   proportional set size of each environment's init process, per environment;
+//! - async: events accepted per second through the Invoke API (`Event`, each fsynced), and the
+//!   time until all of them have run.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{bare_echo_server, build_bootstrap, create, percentile, zip_of, RawClient};
+use nimbus::server::{serve, ServerConfig};
+use nimbus_core::queue::EventQueue as _;
+use tokio::net::TcpListener;
+
+/// Drive `target` at `path` with `clients` keep-alive connections for `duration`.
+/// Returns (requests per second, p50, p99).
+async fn drive(
+    target: SocketAddr,
+    path: &'static str,
+    clients: usize,
+    duration: Duration,
+) -> (f64, Duration, Duration) {
+    let payload: &'static [u8] = br#"{"hello":"world"}"#;
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            tokio::spawn(async move {
+                let mut client = RawClient::connect(target).await;
+                let mut samples = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let (status, body) = client.post(path, payload).await;
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                    samples.push(t.elapsed());
+                }
+                samples
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("client"));
+    }
+    all.sort();
+    let rate = all.len() as f64 / duration.as_secs_f64();
+    (rate, percentile(&all, 0.5), percentile(&all, 0.99))
+}
+
+/// Resident set size of this process, in KiB.
+fn own_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// PSS in KiB of each direct child of this process (the environments' init processes).
+fn children_pss_kib() -> Vec<u64> {
+    let me = std::process::id().to_string();
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        // ppid is the 2nd field after the parenthesised command.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if ppid != Some(me.as_str()) {
+            continue;
+        }
+        let rollup = std::fs::read_to_string(path.join("smaps_rollup")).unwrap_or_default();
+        if let Some(pss) = rollup
+            .lines()
+            .find_map(|l| l.strip_prefix("Pss:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        {
+            out.push(pss);
+        }
+    }
+    out
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let duration = if quick {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(6)
+    };
+    let bootstrap = std::fs::read(build_bootstrap()).expect("read bootstrap");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let data_dir = dir.path().join("data");
+        let mut config =
+            ServerConfig::new(data_dir.clone(), "us-east-1", "000000000000").expect("config");
+        config.limits.max_concurrency = 1000;
+        tokio::spawn(serve(listener, config, std::future::pending()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut api = RawClient::connect(addr).await;
+        let echo_zip = zip_of(&[("bootstrap", &bootstrap, 0o755)]);
+        let python_zip = zip_of(&[(
+            "app.py",
+            b"def handler(event, context):\n    return event\n",
+            0o644,
+        )]);
+        create(&mut api, "echo", "provided.al2023", "echo", &echo_zip).await;
+        create(&mut api, "pyecho", "python3.12", "app.handler", &python_zip).await;
+        create(&mut api, "hold", "provided.al2023", "echo", &echo_zip).await;
+        create(&mut api, "sink", "provided.al2023", "echo", &echo_zip).await;
+        let bare = bare_echo_server().await;
+
+        println!();
+        println!(
+            "nimbus scaling benchmark ({} s per throughput cell)",
+            duration.as_secs()
+        );
+        println!();
+        println!(
+            "| warm sync, 17-byte echo | clients | invokes/s | p50 | p99 | vs bare (throughput) |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for clients in [1usize, 8, 64] {
+            // Warm every environment the clients will need before measuring.
+            drive(
+                addr,
+                "/2015-03-31/functions/echo/invocations",
+                clients,
+                Duration::from_millis(500),
+            )
+            .await;
+            drive(
+                addr,
+                "/2015-03-31/functions/pyecho/invocations",
+                clients,
+                Duration::from_millis(800),
+            )
+            .await;
+            let (b, b50, b99) = drive(bare, "/echo", clients, duration).await;
+            let (p, p50, p99) = drive(
+                addr,
+                "/2015-03-31/functions/echo/invocations",
+                clients,
+                duration,
+            )
+            .await;
+            let (y, y50, y99) = drive(
+                addr,
+                "/2015-03-31/functions/pyecho/invocations",
+                clients,
+                duration,
+            )
+            .await;
+            let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
+            println!(
+                "| bare loopback echo | {clients} | {b:.0} | {} | {} | 1.00 |",
+                us(b50),
+                us(b99)
+            );
+            println!(
+                "| provided echo | {clients} | {p:.0} | {} | {} | {:.2} |",
+                us(p50),
+                us(p99),
+                p / b
+            );
+            println!(
+                "| python echo | {clients} | {y:.0} | {} | {} | {:.2} |",
+                us(y50),
+                us(y99),
+                y / b
+            );
+        }
+
+        // Scale-up from zero: 100 invokes at once, each held 2 s, on a function never invoked.
+        let rss_before = own_rss_kib();
+        let started = Instant::now();
+        let calls: Vec<_> = (0..100)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let mut client = RawClient::connect(addr).await;
+                    let (status, body) = client
+                        .post(
+                            "/2015-03-31/functions/hold/invocations",
+                            br#"{"sleep_ms":2000}"#,
+                        )
+                        .await;
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                })
+            })
+            .collect();
+        for call in calls {
+            call.await.expect("call");
+        }
+        let scale_up = started.elapsed().saturating_sub(Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let rss_after = own_rss_kib();
+        let inits = children_pss_kib();
+        let init_pss: u64 = inits.iter().sum();
+        let envs = inits.len().max(1) as f64;
+        println!();
+        println!("| scale-up and idle cost | value |");
+        println!("|---|---|");
+        println!(
+            "| 0 → 100 concurrent environments (all 100 running) | {:.0} ms |",
+            scale_up.as_secs_f64() * 1e3
+        );
+        println!("| idle environments alive after it | {} |", inits.len());
+        println!(
+            "| server RSS growth per environment | {:.0} KiB |",
+            rss_after.saturating_sub(rss_before) as f64 / 100.0
+        );
+        println!(
+            "| init process PSS per environment | {:.0} KiB |",
+            init_pss as f64 / envs
+        );
+
+        // Durable async acceptance through the API, then the time until all ran.
+        let events = if quick { 5_000 } else { 20_000 };
+        let per_client = events / 64;
+        let started = Instant::now();
+        let senders: Vec<_> = (0..64)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let mut client = RawClient::connect(addr).await;
+                    for _ in 0..per_client {
+                        let head = "/2015-03-31/functions/sink/invocations";
+                        let (status, body) = client
+                            .request_with(
+                                "POST",
+                                head,
+                                b"{}",
+                                &[("X-Amz-Invocation-Type", "Event")],
+                            )
+                            .await;
+                        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+                    }
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.await.expect("sender");
+        }
+        let accepted_in = started.elapsed();
+        let queue =
+            nimbus_store::SqliteEventQueue::open(&data_dir.join("events.db")).expect("queue");
+        while queue.len().await.expect("len") > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let drained_in = started.elapsed();
+        let total = per_client * 64;
+        println!();
+        println!("| async (Event), 64 clients | value |");
+        println!("|---|---|");
+        println!("| events accepted (each durable before 202) | {total} |");
+        println!(
+            "| accepted per second | {:.0} |",
+            total as f64 / accepted_in.as_secs_f64()
+        );
+        println!("| until all had run | {:.2} s |", drained_in.as_secs_f64());
+    });
+}
