@@ -48,6 +48,11 @@ pub struct ApiState {
     pub concurrency_limit: u32,
     /// The durable queue of async invocations and their settings (event invoke configs).
     pub events: Arc<dyn EventQueue>,
+    /// Host and port function URLs are served at, e.g. `localhost:9002`: a URL is
+    /// `http://<url-id>.lambda-url.<region>.<gateway_host>/`.
+    pub gateway_host: String,
+    /// The gateway's route table, invalidated by the routes API after every change.
+    pub routes: gateway::server::RouteCache,
 }
 
 pub use routes::schedules;

@@ -11,6 +11,7 @@ use crate::error::StoreError;
 use crate::function::{Function, FunctionVersion};
 use crate::names::FunctionName;
 use crate::store::{AliasPage, BlobId, BlobStore, FunctionPage, MetadataStore, VersionPage};
+use crate::url::{FunctionUrlConfig, FunctionUrlPage, HttpRoute, LATEST};
 
 type Entry = (Function, BTreeMap<String, String>);
 
@@ -58,6 +59,10 @@ pub struct MemoryMetadataStore {
     functions: Mutex<BTreeMap<FunctionName, Entry>>,
     /// Locked after `functions` whenever both are held.
     versioning: Mutex<BTreeMap<FunctionName, Versioning>>,
+    /// Function URL configs by function and qualifier; locked after `versioning`.
+    urls: Mutex<BTreeMap<(FunctionName, String), FunctionUrlConfig>>,
+    /// Gateway routes by route key.
+    routes: Mutex<BTreeMap<String, HttpRoute>>,
 }
 
 type Guard<'a, T> = std::sync::MutexGuard<'a, BTreeMap<FunctionName, T>>;
@@ -145,6 +150,7 @@ impl MetadataStore for MemoryMetadataStore {
         let (mut map, mut versioning) = self.lock_all();
         map.remove(name).ok_or(StoreError::NotFound)?;
         versioning.remove(name);
+        lock(&self.urls).retain(|(function, _), _| function != name);
         Ok(())
     }
 
@@ -383,8 +389,9 @@ impl MetadataStore for MemoryMetadataStore {
         versioning
             .get_mut(name)
             .and_then(|v| v.aliases.remove(alias))
-            .map(|_| ())
-            .ok_or(StoreError::NotFound)
+            .ok_or(StoreError::NotFound)?;
+        lock(&self.urls).remove(&(name.clone(), alias.to_owned()));
+        Ok(())
     }
 
     async fn list_aliases(
@@ -411,6 +418,112 @@ impl MetadataStore for MemoryMetadataStore {
             more: all.next().is_some(),
         })
     }
+
+    async fn create_function_url(&self, url: &FunctionUrlConfig) -> Result<(), StoreError> {
+        let (map, versioning) = self.lock_all();
+        if !map.contains_key(&url.function) {
+            return Err(StoreError::NotFound);
+        }
+        if url.qualifier != LATEST
+            && !versioning
+                .get(&url.function)
+                .is_some_and(|v| v.aliases.contains_key(&url.qualifier))
+        {
+            return Err(StoreError::NotFound);
+        }
+        let mut urls = lock(&self.urls);
+        let key = (url.function.clone(), url.qualifier.clone());
+        if urls.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        urls.insert(key, url.clone());
+        Ok(())
+    }
+
+    async fn get_function_url(
+        &self,
+        name: &FunctionName,
+        qualifier: &str,
+    ) -> Result<Option<FunctionUrlConfig>, StoreError> {
+        Ok(lock(&self.urls)
+            .get(&(name.clone(), qualifier.to_owned()))
+            .cloned())
+    }
+
+    async fn get_function_url_by_id(
+        &self,
+        url_id: &str,
+    ) -> Result<Option<FunctionUrlConfig>, StoreError> {
+        Ok(lock(&self.urls)
+            .values()
+            .find(|u| u.url_id == url_id)
+            .cloned())
+    }
+
+    async fn update_function_url(&self, url: &FunctionUrlConfig) -> Result<(), StoreError> {
+        let mut urls = lock(&self.urls);
+        let entry = urls
+            .get_mut(&(url.function.clone(), url.qualifier.clone()))
+            .ok_or(StoreError::NotFound)?;
+        *entry = url.clone();
+        Ok(())
+    }
+
+    async fn delete_function_url(
+        &self,
+        name: &FunctionName,
+        qualifier: &str,
+    ) -> Result<(), StoreError> {
+        lock(&self.urls)
+            .remove(&(name.clone(), qualifier.to_owned()))
+            .map(|_| ())
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn list_function_urls(
+        &self,
+        name: &FunctionName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<FunctionUrlPage, StoreError> {
+        if !self.lock().contains_key(name) {
+            return Err(StoreError::NotFound);
+        }
+        let urls = lock(&self.urls);
+        let mut all = urls
+            .iter()
+            .filter(|((function, qualifier), _)| {
+                function == name && after.is_none_or(|a| qualifier.as_str() > a)
+            })
+            .map(|(_, u)| u.clone());
+        let page: Vec<FunctionUrlConfig> = all.by_ref().take(limit).collect();
+        Ok(FunctionUrlPage {
+            urls: page,
+            more: all.next().is_some(),
+        })
+    }
+
+    async fn put_route(&self, route: &HttpRoute) -> Result<(), StoreError> {
+        lock(&self.routes).insert(route.route_key.clone(), route.clone());
+        Ok(())
+    }
+
+    async fn list_routes(&self) -> Result<Vec<HttpRoute>, StoreError> {
+        Ok(lock(&self.routes).values().cloned().collect())
+    }
+
+    async fn delete_route(&self, route_key: &str) -> Result<(), StoreError> {
+        lock(&self.routes)
+            .remove(route_key)
+            .map(|_| ())
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// [`BlobStore`] in a map.

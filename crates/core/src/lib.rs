@@ -27,6 +27,7 @@ pub mod sandbox;
 pub mod schedule;
 pub mod store;
 pub mod time;
+pub mod url;
 pub mod validate;
 
 pub use alias::Alias;

@@ -13,6 +13,7 @@ use crate::alias::Alias;
 use crate::error::StoreError;
 use crate::function::Function;
 use crate::names::FunctionName;
+use crate::url::{FunctionUrlConfig, FunctionUrlPage, HttpRoute};
 
 /// One page of functions in name order.
 #[derive(Debug, Clone, Default)]
@@ -196,6 +197,53 @@ pub trait MetadataStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> Result<AliasPage, StoreError>;
+
+    /// Store a new function URL config. [`StoreError::NotFound`] if the function does not
+    /// exist; [`StoreError::AlreadyExists`] if it has one for this qualifier already.
+    async fn create_function_url(&self, url: &FunctionUrlConfig) -> Result<(), StoreError>;
+
+    /// The function's URL config for `qualifier` (`$LATEST` or an alias), if any.
+    async fn get_function_url(
+        &self,
+        name: &FunctionName,
+        qualifier: &str,
+    ) -> Result<Option<FunctionUrlConfig>, StoreError>;
+
+    /// The URL config with this URL id, if any (what the gateway looks up per request).
+    async fn get_function_url_by_id(
+        &self,
+        url_id: &str,
+    ) -> Result<Option<FunctionUrlConfig>, StoreError>;
+
+    /// Replace the URL config of `url.function` and `url.qualifier`; [`StoreError::NotFound`]
+    /// if there is none.
+    async fn update_function_url(&self, url: &FunctionUrlConfig) -> Result<(), StoreError>;
+
+    /// Delete the function's URL config for `qualifier`; [`StoreError::NotFound`] if none.
+    /// Deleting a function (or the alias a URL is for) deletes its URL configs too.
+    async fn delete_function_url(
+        &self,
+        name: &FunctionName,
+        qualifier: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` URL configs of the function whose qualifiers sort after `after`, in
+    /// qualifier order; [`StoreError::NotFound`] if the function does not exist.
+    async fn list_function_urls(
+        &self,
+        name: &FunctionName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<FunctionUrlPage, StoreError>;
+
+    /// Add or replace the gateway route with `route.route_key`.
+    async fn put_route(&self, route: &HttpRoute) -> Result<(), StoreError>;
+
+    /// Every gateway route, in route-key order.
+    async fn list_routes(&self) -> Result<Vec<HttpRoute>, StoreError>;
+
+    /// Delete the gateway route with this key; [`StoreError::NotFound`] if there is none.
+    async fn delete_route(&self, route_key: &str) -> Result<(), StoreError>;
 }
 
 /// The address of a blob: lower-case hex SHA-256 of its bytes.

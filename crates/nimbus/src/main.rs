@@ -34,6 +34,9 @@ enum Command {
     Alias(cli::alias::AliasCommand),
     /// Show, set or remove a function's reserved concurrency.
     Concurrency(cli::concurrency::ConcurrencyArgs),
+    /// HTTP routes of the gateway (`GET /users/{id}` → function): add, list, remove.
+    #[command(subcommand)]
+    Routes(cli::routes::RoutesCommand),
     /// Schedules that invoke functions: add, list, remove.
     #[command(subcommand)]
     Schedules(cli::schedules::SchedulesCommand),
@@ -61,6 +64,7 @@ fn main() -> std::process::ExitCode {
             Command::Versions(args) => args.run().await,
             Command::Alias(cmd) => cmd.run().await,
             Command::Concurrency(args) => args.run().await,
+            Command::Routes(cmd) => cmd.run().await,
             Command::Schedules(cmd) => cmd.run().await,
         }
     });

@@ -33,6 +33,10 @@ pub struct ServerArgs {
     /// Address of the Lambda API.
     #[arg(long, env = "NIMBUS_LISTEN", default_value = "127.0.0.1:9001")]
     pub listen: SocketAddr,
+    /// Address of the HTTP gateway: function URLs (`http://<id>.lambda-url.<region>.localhost:<port>/`)
+    /// and HTTP routes.
+    #[arg(long, env = "NIMBUS_HTTP_LISTEN", default_value = "127.0.0.1:9002")]
+    pub http_listen: SocketAddr,
     /// Directory holding all state: the metadata database and code packages.
     #[arg(long, env = "NIMBUS_DATA_DIR", default_value = "./.nimbus")]
     pub data_dir: PathBuf,
@@ -138,6 +142,11 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Retry timing and parallelism of async invocation.
     pub async_settings: AsyncSettings,
+    /// Where the HTTP gateway (function URLs, routes) listens; port 0 picks a free port.
+    pub http_listen: SocketAddr,
+    /// A listener already bound for the gateway (tests bind an ephemeral port first); when set,
+    /// it is used instead of binding `http_listen`.
+    pub http_listener: Option<Arc<std::net::TcpListener>>,
 }
 
 impl ServerConfig {
@@ -165,6 +174,8 @@ impl ServerConfig {
             sandbox_state_dir: None,
             limits: Limits::default(),
             async_settings: AsyncSettings::default(),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_listener: None,
         })
     }
 
@@ -200,6 +211,7 @@ pub async fn run_from_args(args: ServerArgs) -> anyhow::Result<()> {
     config.sandbox_state_dir = Some(config.data_dir.join("sandbox"));
     config.limits.max_concurrency = args.max_concurrency;
     config.limits.idle_timeout = args.idle_timeout;
+    config.http_listen = args.http_listen;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
@@ -224,11 +236,42 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let platform = Platform::open(&config).await?;
+    let gateway_listener = bind_gateway(&config).await?;
+    let gateway_address = gateway_listener
+        .local_addr()
+        .context("read the gateway's listening address")?;
+    let mut platform = Platform::open(&config).await?;
+    platform.state.gateway_host = format!("localhost:{}", gateway_address.port());
     let address = listener
         .local_addr()
         .context("read the listening address")?;
     tracing::info!(%address, data_dir = %config.data_dir.display(), "nimbus is serving the Lambda API");
+    tracing::info!(address = %gateway_address, "nimbus is serving function URLs and HTTP routes");
+    // One shutdown signal, seen by both listeners.
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = shutdown_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let gateway =
+        nimbus_api::gateway::server::gateway_router(nimbus_api::gateway::server::GatewayState {
+            meta: Arc::clone(&platform.state.meta),
+            invoker: Arc::clone(&platform.state.invoker),
+            account: config.account.clone(),
+            routes: platform.state.routes.clone(),
+        });
+    let gateway_shutdown = stopped(shutdown_rx.clone());
+    let gateway_task = tokio::spawn(async move {
+        axum::serve(
+            gateway_listener,
+            gateway.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(gateway_shutdown)
+        .await
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let collector = tokio::spawn(collect_blobs_periodically(
         platform.state.meta.clone(),
@@ -257,9 +300,14 @@ pub async fn serve(
         )),
     );
     let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stopped(shutdown_rx))
         .await
         .context("serve HTTP");
+    let gateway_result = match gateway_task.await {
+        Ok(result) => result.context("serve the HTTP gateway"),
+        Err(err) => Err(anyhow::anyhow!("the HTTP gateway task failed: {err}")),
+    };
+    let result = result.and(gateway_result);
     let _ = stop_tx.send(true);
     let _ = collector.await;
     platform.runner.stop();
@@ -282,6 +330,22 @@ pub async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(5), log_writer).await;
     tracing::info!("nimbus stopped");
     result
+}
+
+/// The gateway's listener: the one handed over in the config, or `http_listen` bound now.
+async fn bind_gateway(config: &ServerConfig) -> anyhow::Result<TcpListener> {
+    if let Some(listener) = &config.http_listener {
+        let listener = listener
+            .try_clone()
+            .context("take over the gateway listener")?;
+        listener
+            .set_nonblocking(true)
+            .context("make the gateway listener non-blocking")?;
+        return TcpListener::from_std(listener).context("register the gateway listener");
+    }
+    TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("listen on {} (--http-listen)", config.http_listen))
 }
 
 /// The opened stores and engine, and the lock that keeps a second server off the same data
@@ -379,6 +443,8 @@ impl Platform {
                 logs,
                 concurrency_limit: config.limits.max_concurrency,
                 events,
+                gateway_host: format!("localhost:{}", config.http_listen.port()),
+                routes: nimbus_api::gateway::server::RouteCache::default(),
             },
             scheduler,
             log_writer,

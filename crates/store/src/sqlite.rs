@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use nimbus_core::url::{FunctionUrlConfig, FunctionUrlPage, HttpRoute};
 use nimbus_core::{
     Alias, AliasPage, Function, FunctionName, FunctionPage, FunctionVersion, MetadataStore,
     StoreError, VersionPage,
@@ -77,6 +78,21 @@ const MIGRATIONS: &[&str] = &[
          updated_at       TEXT NOT NULL,
          PRIMARY KEY (function_name, name)
      ) STRICT;",
+    // 3: function URL configs and the gateway's HTTP routes.
+    "CREATE TABLE function_urls (
+         function_name TEXT NOT NULL REFERENCES functions (name) ON DELETE CASCADE,
+         qualifier     TEXT NOT NULL,
+         url_id        TEXT NOT NULL UNIQUE,
+         body          TEXT NOT NULL,
+         updated_at    TEXT NOT NULL,
+         PRIMARY KEY (function_name, qualifier)
+     ) STRICT;
+     CREATE TABLE http_routes (
+         route_key  TEXT NOT NULL PRIMARY KEY,
+         target     TEXT NOT NULL,
+         body       TEXT NOT NULL,
+         updated_at TEXT NOT NULL
+     ) STRICT;",
 ];
 
 /// How long a statement waits for a lock held by another connection (another process, or an
@@ -125,6 +141,8 @@ struct Cache {
     reserved: HashMap<String, Option<u32>>,
     /// The sum of all reservations, when known.
     total_reserved: Option<u64>,
+    /// Function URL configs by URL id (only those read or written; misses go to the database).
+    urls: HashMap<String, FunctionUrlConfig>,
 }
 
 impl Cache {
@@ -135,6 +153,7 @@ impl Cache {
         self.aliases.retain(|(function, _), _| function != name);
         self.reserved.remove(name);
         self.total_reserved = None;
+        self.urls.retain(|_, url| url.function.as_str() != name);
     }
 }
 
@@ -998,8 +1017,18 @@ impl MetadataStore for SqliteMetadataStore {
             if deleted == 0 {
                 return Err(StoreError::NotFound);
             }
+            // The alias's function URL goes with it.
+            tx.execute(
+                "DELETE FROM function_urls WHERE function_name = ?1 AND qualifier = ?2",
+                params![key.0, key.1],
+            )
+            .map_err(StoreError::backend)?;
             tx.commit().map_err(StoreError::backend)?;
-            lock(&cache).aliases.remove(&key);
+            let mut cache = lock(&cache);
+            cache
+                .urls
+                .retain(|_, u| !(u.function.as_str() == key.0 && u.qualifier == key.1));
+            cache.aliases.remove(&key);
             Ok(())
         })
         .await
@@ -1048,6 +1077,253 @@ impl MetadataStore for SqliteMetadataStore {
         })
         .await
     }
+
+    async fn create_function_url(&self, url: &FunctionUrlConfig) -> Result<(), StoreError> {
+        let url = url.clone();
+        let body = serde_json::to_string(&url).map_err(StoreError::backend)?;
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            let function = url.function.as_str();
+            if !exists(&tx, function)? {
+                return Err(StoreError::NotFound);
+            }
+            if let Some(alias) = url.alias() {
+                let found: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM function_aliases
+                                        WHERE function_name = ?1 AND name = ?2)",
+                        params![function, alias],
+                        |r| r.get(0),
+                    )
+                    .map_err(StoreError::backend)?;
+                if !found {
+                    return Err(StoreError::NotFound);
+                }
+            }
+            let inserted = tx.execute(
+                "INSERT INTO function_urls (function_name, qualifier, url_id, body, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![function, url.qualifier, url.url_id, body, now()],
+            );
+            match inserted {
+                Ok(_) => {}
+                Err(err) if is_constraint_violation(&err) => return Err(StoreError::AlreadyExists),
+                Err(err) => return Err(StoreError::backend(err)),
+            }
+            tx.commit().map_err(StoreError::backend)?;
+            lock(&cache).urls.insert(url.url_id.clone(), url);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_function_url(
+        &self,
+        name: &FunctionName,
+        qualifier: &str,
+    ) -> Result<Option<FunctionUrlConfig>, StoreError> {
+        let key = (name.as_str().to_owned(), qualifier.to_owned());
+        self.with_conn(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM function_urls WHERE function_name = ?1 AND qualifier = ?2",
+                    params![key.0, key.1],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            body.map(|b| decode_url(&b)).transpose()
+        })
+        .await
+    }
+
+    async fn get_function_url_by_id(
+        &self,
+        url_id: &str,
+    ) -> Result<Option<FunctionUrlConfig>, StoreError> {
+        if let Some(url) = lock(&self.cache).urls.get(url_id) {
+            return Ok(Some(url.clone()));
+        }
+        let url_id = url_id.to_owned();
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM function_urls WHERE url_id = ?1",
+                    [&url_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            let url = body.map(|b| decode_url(&b)).transpose()?;
+            if let Some(url) = &url {
+                lock(&cache).urls.insert(url_id, url.clone());
+            }
+            Ok(url)
+        })
+        .await
+    }
+
+    async fn update_function_url(&self, url: &FunctionUrlConfig) -> Result<(), StoreError> {
+        let url = url.clone();
+        let body = serde_json::to_string(&url).map_err(StoreError::backend)?;
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            let updated = tx
+                .execute(
+                    "UPDATE function_urls SET body = ?3, url_id = ?4, updated_at = ?5
+                     WHERE function_name = ?1 AND qualifier = ?2",
+                    params![
+                        url.function.as_str(),
+                        url.qualifier,
+                        body,
+                        url.url_id,
+                        now()
+                    ],
+                )
+                .map_err(StoreError::backend)?;
+            if updated == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().map_err(StoreError::backend)?;
+            lock(&cache).urls.insert(url.url_id.clone(), url);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_function_url(
+        &self,
+        name: &FunctionName,
+        qualifier: &str,
+    ) -> Result<(), StoreError> {
+        let key = (name.as_str().to_owned(), qualifier.to_owned());
+        let cache = Arc::clone(&self.cache);
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            let deleted = tx
+                .execute(
+                    "DELETE FROM function_urls WHERE function_name = ?1 AND qualifier = ?2",
+                    params![key.0, key.1],
+                )
+                .map_err(StoreError::backend)?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().map_err(StoreError::backend)?;
+            lock(&cache)
+                .urls
+                .retain(|_, u| !(u.function.as_str() == key.0 && u.qualifier == key.1));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_function_urls(
+        &self,
+        name: &FunctionName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<FunctionUrlPage, StoreError> {
+        let name = name.as_str().to_owned();
+        let after = after.map(str::to_owned);
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(StoreError::backend)?;
+            if !exists(&tx, &name)? {
+                return Err(StoreError::NotFound);
+            }
+            let mut urls = Vec::new();
+            {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT body FROM function_urls
+                         WHERE function_name = ?1 AND (?2 IS NULL OR qualifier > ?2)
+                         ORDER BY qualifier LIMIT ?3",
+                    )
+                    .map_err(StoreError::backend)?;
+                let bodies = stmt
+                    .query_map(params![name, after, fetch], |r| r.get::<_, String>(0))
+                    .map_err(StoreError::backend)?;
+                for body in bodies {
+                    urls.push(decode_url(&body.map_err(StoreError::backend)?)?);
+                }
+            }
+            tx.commit().map_err(StoreError::backend)?;
+            let more = urls.len() > limit;
+            urls.truncate(limit);
+            Ok(FunctionUrlPage { urls, more })
+        })
+        .await
+    }
+
+    async fn put_route(&self, route: &HttpRoute) -> Result<(), StoreError> {
+        let route = route.clone();
+        let body = serde_json::to_string(&route).map_err(StoreError::backend)?;
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            tx.execute(
+                "INSERT INTO http_routes (route_key, target, body, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (route_key) DO UPDATE
+                 SET target = excluded.target, body = excluded.body,
+                     updated_at = excluded.updated_at",
+                params![route.route_key, route.target, body, now()],
+            )
+            .map_err(StoreError::backend)?;
+            tx.commit().map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    async fn list_routes(&self) -> Result<Vec<HttpRoute>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT body FROM http_routes ORDER BY route_key")
+                .map_err(StoreError::backend)?;
+            let bodies = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(StoreError::backend)?;
+            let mut out = Vec::new();
+            for body in bodies {
+                let body = body.map_err(StoreError::backend)?;
+                out.push(serde_json::from_str(&body).map_err(StoreError::backend)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_route(&self, route_key: &str) -> Result<(), StoreError> {
+        let route_key = route_key.to_owned();
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            let deleted = tx
+                .execute("DELETE FROM http_routes WHERE route_key = ?1", [&route_key])
+                .map_err(StoreError::backend)?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().map_err(StoreError::backend)
+        })
+        .await
+    }
+}
+
+fn decode_url(body: &str) -> Result<FunctionUrlConfig, StoreError> {
+    serde_json::from_str(body).map_err(StoreError::backend)
+}
+
+/// A PRIMARY KEY or UNIQUE constraint refused the row.
+fn is_constraint_violation(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
 }
 
 /// More versions than SQLite's integers hold: not reachable by publishing, only by a damaged

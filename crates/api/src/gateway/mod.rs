@@ -10,6 +10,7 @@
 pub mod event;
 pub mod response;
 pub mod route;
+pub mod server;
 pub mod stream;
 
 pub use event::{

@@ -7,11 +7,13 @@ mod concurrency;
 mod event_invoke;
 mod extract;
 mod functions;
+mod http_routes;
 mod invoke;
 mod logs;
 mod paging;
 pub mod schedules;
 mod tags;
+mod urls;
 mod versions;
 
 use axum::routing::{get, post};
@@ -81,6 +83,21 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(invoke::invoke),
+        )
+        .route(
+            "/2021-10-31/functions/{name}/url",
+            post(urls::create)
+                .get(urls::get)
+                .put(urls::update)
+                .delete(urls::delete),
+        )
+        .route("/2021-10-31/functions/{name}/urls", get(urls::list))
+        // Nimbus's own endpoint for the gateway's routes (not an AWS API).
+        .route(
+            "/_nimbus/routes",
+            get(http_routes::list)
+                .put(http_routes::put)
+                .delete(http_routes::delete),
         )
         .route("/2016-08-19/account-settings", get(account::get_settings))
         .route("/2016-08-19/account-settings/", get(account::get_settings))

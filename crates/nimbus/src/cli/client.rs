@@ -50,6 +50,14 @@ pub struct Answer<T> {
     pub json: Value,
 }
 
+/// A gateway route as `/_nimbus/routes` returns it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HttpRoute {
+    pub route_key: String,
+    pub target: String,
+}
+
 /// A function's configuration as the API returns it (lenient: unknown fields are ignored).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -574,6 +582,50 @@ impl LambdaClient {
         self.send_json(self.http.get(url))
             .await
             .context("get the account settings")
+    }
+
+    /// `<endpoint>/_nimbus/routes`, the gateway's routes (a Nimbus endpoint, not AWS's).
+    fn routes_url(&self) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push("_nimbus").push("routes");
+        }
+        url
+    }
+
+    /// Add or replace a gateway route.
+    pub async fn put_route(&self, route_key: &str, target: &str) -> Result<Answer<HttpRoute>> {
+        let body = serde_json::json!({ "RouteKey": route_key, "Target": target });
+        self.send_json(self.http.put(self.routes_url()).json(&body))
+            .await
+            .with_context(|| format!("add route {route_key}"))
+    }
+
+    /// Every gateway route; the JSON is `{"Routes": [...]}`.
+    pub async fn list_routes(&self) -> Result<Answer<Vec<HttpRoute>>> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Routes {
+            routes: Vec<HttpRoute>,
+        }
+        let answer: Answer<Routes> = self
+            .send_json(self.http.get(self.routes_url()))
+            .await
+            .context("list the routes")?;
+        Ok(Answer {
+            typed: answer.typed.routes,
+            json: answer.json,
+        })
+    }
+
+    /// Remove a gateway route.
+    pub async fn delete_route(&self, route_key: &str) -> Result<()> {
+        let mut url = self.routes_url();
+        url.query_pairs_mut().append_pair("RouteKey", route_key);
+        self.send(self.http.delete(url))
+            .await
+            .with_context(|| format!("remove route {route_key}"))?;
+        Ok(())
     }
 
     /// Every page of a `Marker`/`NextMarker` list under `segments`, its items gathered from the

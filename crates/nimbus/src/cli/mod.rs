@@ -8,5 +8,6 @@ pub mod functions;
 pub mod invoke;
 pub mod logs;
 pub mod output;
+pub mod routes;
 pub mod schedules;
 pub mod versions;

@@ -7,6 +7,7 @@ mod binary;
 mod cli;
 mod concurrency;
 mod functions;
+mod gateway;
 mod invoke;
 mod isolation;
 mod logs;

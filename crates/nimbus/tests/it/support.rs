@@ -13,6 +13,9 @@ use tokio::task::JoinHandle;
 /// A running server over a data directory the test owns.
 pub(crate) struct TestServer {
     pub(crate) endpoint: String,
+    /// The HTTP gateway (function URLs and routes), `http://127.0.0.1:<port>`.
+    pub(crate) gateway: String,
+    pub(crate) gateway_port: u16,
     pub(crate) data_dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     handle: JoinHandle<anyhow::Result<()>>,
@@ -32,8 +35,11 @@ impl TestServer {
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("local address");
+        let gateway = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway");
+        let gateway_port = gateway.local_addr().expect("gateway address").port();
         let mut config =
             ServerConfig::new(data_dir.to_owned(), "us-east-1", "000000000000").expect("config");
+        config.http_listener = Some(std::sync::Arc::new(gateway));
         tweak(&mut config);
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(serve(listener, config, async {
@@ -41,6 +47,8 @@ impl TestServer {
         }));
         let server = Self {
             endpoint: format!("http://{address}"),
+            gateway: format!("http://127.0.0.1:{gateway_port}"),
+            gateway_port,
             data_dir: data_dir.to_owned(),
             stop: Some(stop),
             handle,

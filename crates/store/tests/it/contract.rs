@@ -57,6 +57,8 @@ macro_rules! all_cases {
             delete_function_removes_versions_aliases_and_reservation,
             reserved_concurrency_put_get_total,
             published_code_stays_in_use_and_counts,
+            function_urls_crud_and_cascade,
+            routes_put_list_delete,
         );)*
     };
 }
@@ -948,4 +950,176 @@ async fn published_code_stays_in_use_and_counts(store: &dyn MetadataStore) {
         .expect("delete version");
     assert!(!store.code_in_use(&a).await.expect("a"), "nothing uses a");
     assert_eq!(store.usage().await.expect("usage"), (1, 30));
+}
+
+fn url_config(function: &str, qualifier: &str) -> nimbus_core::url::FunctionUrlConfig {
+    nimbus_core::url::FunctionUrlConfig {
+        url_id: nimbus_core::url::FunctionUrlConfig::new_url_id(),
+        function: name(function),
+        qualifier: qualifier.to_owned(),
+        auth_type: "NONE".to_owned(),
+        cors: None,
+        invoke_mode: nimbus_core::url::InvokeMode::Buffered,
+        created: chrono::Utc::now(),
+        last_modified: chrono::Utc::now(),
+    }
+}
+
+async fn function_urls_crud_and_cascade(store: &dyn MetadataStore) {
+    let missing = store
+        .create_function_url(&url_config("fn", "$LATEST"))
+        .await
+        .expect_err("no function");
+    assert!(matches!(missing, StoreError::NotFound), "got {missing:?}");
+    store
+        .create_function(&function("fn", &sha('a'), 1), &tags(&[]))
+        .await
+        .expect("create");
+    let latest = url_config("fn", "$LATEST");
+    store
+        .create_function_url(&latest)
+        .await
+        .expect("create url");
+    let again = store
+        .create_function_url(&url_config("fn", "$LATEST"))
+        .await
+        .expect_err("one URL per qualifier");
+    assert!(matches!(again, StoreError::AlreadyExists), "got {again:?}");
+    let no_alias = store
+        .create_function_url(&url_config("fn", "live"))
+        .await
+        .expect_err("alias does not exist");
+    assert!(matches!(no_alias, StoreError::NotFound), "got {no_alias:?}");
+    store
+        .create_alias(&alias("fn", "live", "$LATEST", &[]))
+        .await
+        .expect("alias");
+    let live = url_config("fn", "live");
+    store.create_function_url(&live).await.expect("alias url");
+
+    assert_eq!(
+        store
+            .get_function_url(&name("fn"), "$LATEST")
+            .await
+            .expect("get"),
+        Some(latest.clone())
+    );
+    assert_eq!(
+        store
+            .get_function_url_by_id(&live.url_id)
+            .await
+            .expect("by id"),
+        Some(live.clone())
+    );
+    assert_eq!(
+        store.get_function_url_by_id("nope").await.expect("by id"),
+        None
+    );
+
+    let mut changed = latest.clone();
+    changed.invoke_mode = nimbus_core::url::InvokeMode::ResponseStream;
+    store.update_function_url(&changed).await.expect("update");
+    assert_eq!(
+        store
+            .get_function_url_by_id(&latest.url_id)
+            .await
+            .expect("by id"),
+        Some(changed.clone())
+    );
+
+    let page = store
+        .list_function_urls(&name("fn"), None, 1)
+        .await
+        .expect("list");
+    assert_eq!(page.urls, vec![changed.clone()]);
+    assert!(page.more);
+    let page = store
+        .list_function_urls(&name("fn"), Some("$LATEST"), 10)
+        .await
+        .expect("list");
+    assert_eq!(page.urls, vec![live.clone()]);
+    assert!(!page.more);
+
+    // Deleting the alias deletes its URL.
+    store
+        .delete_alias(&name("fn"), "live")
+        .await
+        .expect("delete alias");
+    assert_eq!(
+        store
+            .get_function_url_by_id(&live.url_id)
+            .await
+            .expect("by id"),
+        None
+    );
+
+    store
+        .delete_function_url(&name("fn"), "$LATEST")
+        .await
+        .expect("delete");
+    let gone = store
+        .delete_function_url(&name("fn"), "$LATEST")
+        .await
+        .expect_err("gone");
+    assert!(matches!(gone, StoreError::NotFound), "got {gone:?}");
+
+    // Deleting the function deletes its URLs.
+    let fresh = url_config("fn", "$LATEST");
+    store.create_function_url(&fresh).await.expect("create url");
+    store.delete_function(&name("fn")).await.expect("delete fn");
+    assert_eq!(
+        store
+            .get_function_url_by_id(&fresh.url_id)
+            .await
+            .expect("by id"),
+        None
+    );
+    store
+        .create_function(&function("fn", &sha('a'), 1), &tags(&[]))
+        .await
+        .expect("recreate");
+    assert_eq!(
+        store
+            .get_function_url(&name("fn"), "$LATEST")
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+async fn routes_put_list_delete(store: &dyn MetadataStore) {
+    use nimbus_core::url::HttpRoute;
+    let route = |key: &str, target: &str| HttpRoute {
+        route_key: key.to_owned(),
+        target: target.to_owned(),
+        updated: chrono::Utc::now(),
+    };
+    assert!(store.list_routes().await.expect("list").is_empty());
+    store.put_route(&route("GET /b", "f1")).await.expect("put");
+    store
+        .put_route(&route("$default", "f2"))
+        .await
+        .expect("put");
+    store
+        .put_route(&route("GET /b", "f3"))
+        .await
+        .expect("replace");
+    let listed: Vec<(String, String)> = store
+        .list_routes()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| (r.route_key, r.target))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("$default".to_owned(), "f2".to_owned()),
+            ("GET /b".to_owned(), "f3".to_owned())
+        ]
+    );
+    store.delete_route("GET /b").await.expect("delete");
+    let err = store.delete_route("GET /b").await.expect_err("gone");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+    assert_eq!(store.list_routes().await.expect("list").len(), 1);
 }
