@@ -35,13 +35,25 @@ async fn drive(
     clients: usize,
     duration: Duration,
 ) -> (f64, Duration, Duration) {
+    drive_as(target, None, path, clients, duration).await
+}
+
+/// [`drive`] with a Host header of `host`.
+async fn drive_as(
+    target: SocketAddr,
+    host: Option<String>,
+    path: &'static str,
+    clients: usize,
+    duration: Duration,
+) -> (f64, Duration, Duration) {
     let payload: &'static [u8] = br#"{"hello":"world"}"#;
     let stop = Arc::new(AtomicBool::new(false));
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let stop = Arc::clone(&stop);
+            let host = host.clone().unwrap_or_else(|| target.to_string());
             tokio::spawn(async move {
-                let mut client = RawClient::connect(target).await;
+                let mut client = RawClient::connect_as(target, &host).await;
                 let mut samples = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
@@ -126,6 +138,9 @@ fn main() {
         let mut config =
             ServerConfig::new(data_dir.clone(), "us-east-1", "000000000000").expect("config");
         config.limits.max_concurrency = 1000;
+        let gateway = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway");
+        let gateway_addr = gateway.local_addr().expect("gateway addr");
+        config.http_listener = Some(Arc::new(gateway));
         tokio::spawn(serve(listener, config, std::future::pending()));
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut api = RawClient::connect(addr).await;
@@ -201,6 +216,46 @@ fn main() {
                 y / b
             );
         }
+
+        // A function URL against the bare server, 8 clients.
+        let (status, body) = api
+            .request_with(
+                "POST",
+                "/2021-10-31/functions/echo/url",
+                br#"{"AuthType":"NONE"}"#,
+                &[("Content-Type", "application/json")],
+            )
+            .await;
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        let url: serde_json::Value = serde_json::from_slice(&body).expect("url config");
+        let host = url["FunctionUrl"]
+            .as_str()
+            .and_then(|u| u.strip_prefix("http://"))
+            .and_then(|u| u.split(['/', ':']).next())
+            .expect("url host")
+            .to_owned();
+        drive_as(
+            gateway_addr,
+            Some(host.clone()),
+            "/echo",
+            8,
+            Duration::from_millis(500),
+        )
+        .await;
+        let (b, _, b99) = drive(bare, "/echo", 8, duration).await;
+        let (u, _, u99) = drive_as(gateway_addr, Some(host), "/echo", 8, duration).await;
+        println!();
+        println!("| HTTP, 8 clients | requests/s | p99 | p99 vs bare |");
+        println!("|---|---|---|---|");
+        println!(
+            "| bare axum echo | {b:.0} | {:.0} µs | 1.00 |",
+            b99.as_secs_f64() * 1e6
+        );
+        println!(
+            "| function URL → provided echo | {u:.0} | {:.0} µs | {:.2} |",
+            u99.as_secs_f64() * 1e6,
+            u99.as_secs_f64() / b99.as_secs_f64()
+        );
 
         // Scale-up from zero: 100 invokes at once, each held 2 s, on a function never invoked.
         let rss_before = own_rss_kib();

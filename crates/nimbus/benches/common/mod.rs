@@ -22,13 +22,18 @@ pub(crate) struct RawClient {
 
 impl RawClient {
     pub(crate) async fn connect(addr: SocketAddr) -> Self {
+        Self::connect_as(addr, &addr.to_string()).await
+    }
+
+    /// Connect to `addr`, sending `host` as the Host header (virtual-host routing).
+    pub(crate) async fn connect_as(addr: SocketAddr, host: &str) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect");
         stream.set_nodelay(true).expect("nodelay");
         let (r, w) = stream.into_split();
         Self {
             reader: BufReader::new(r),
             writer: w,
-            host: addr.to_string(),
+            host: host.to_owned(),
         }
     }
 
