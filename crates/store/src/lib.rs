@@ -19,15 +19,17 @@
 
 mod blobs;
 mod logs;
+mod migrate;
 mod queue;
 mod schedules;
 mod sqlite;
 
 pub use blobs::FsBlobStore;
 pub use logs::SqliteLogStore;
+pub use migrate::UnsupportedSchemaVersion;
 pub use queue::{SqliteEventQueue, WriteStats};
 pub use schedules::SqliteScheduleStore;
-pub use sqlite::{SqliteMetadataStore, UnsupportedSchemaVersion};
+pub use sqlite::SqliteMetadataStore;
 
 use nimbus_core::StoreError;
 

@@ -129,17 +129,6 @@ const MAX_PAYLOAD_BYTES: usize = 256 * 1024 * 1024;
 /// does not leave a large file behind.
 const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
-/// The events database was written by a newer Nimbus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "events database has schema version {found}, newer than the {known} this binary knows; \
-     run a newer Nimbus or restore a backup"
-)]
-struct UnsupportedSchemaVersion {
-    found: i64,
-    known: i64,
-}
-
 /// A write that could not be made: the batch it was in failed, or the writer is gone.
 #[derive(Debug, thiserror::Error)]
 #[error("event queue write failed: {0}")]
@@ -287,7 +276,7 @@ impl SqliteEventQueue {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut writer = Connection::open(path).map_err(StoreError::backend)?;
         configure(&writer)?;
-        migrate(&mut writer)?;
+        crate::migrate::apply(&mut writer, MIGRATIONS, "events")?;
         // The reader is opened after the writer made the file a WAL database.
         let reader = Connection::open(path).map_err(StoreError::backend)?;
         reader
@@ -376,34 +365,6 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
         .map_err(StoreError::backend)?;
     Ok(())
-}
-
-/// Apply the migrations the database lacks, in one transaction.
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::backend)?;
-    let found: i64 = tx
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(StoreError::backend)?;
-    let unsupported = || {
-        StoreError::backend(UnsupportedSchemaVersion {
-            found,
-            known: SCHEMA_VERSION,
-        })
-    };
-    let applied = usize::try_from(found).map_err(|_| unsupported())?;
-    if found > SCHEMA_VERSION {
-        return Err(unsupported());
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let version = index + 1;
-        tx.execute_batch(sql).map_err(StoreError::backend)?;
-        tx.pragma_update(None, "user_version", version)
-            .map_err(StoreError::backend)?;
-        tracing::info!(version, "applied event queue schema migration");
-    }
-    tx.commit().map_err(StoreError::backend)
 }
 
 /// The writer thread: owns the write connection and commits batches of jobs.
@@ -919,7 +880,7 @@ mod tests {
     fn the_lease_query_reads_the_due_index() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut conn = Connection::open(dir.path().join("events.db")).expect("open");
-        migrate(&mut conn).expect("migrate");
+        crate::migrate::apply(&mut conn, MIGRATIONS, "events").expect("migrate");
         let plan: Vec<String> = conn
             .prepare(
                 "EXPLAIN QUERY PLAN

@@ -51,17 +51,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const COLUMNS: &str = "name, expression, timezone, target, role_arn, input, enabled, \
                        flexible_window_minutes, description, created_at, updated_at, last_fire";
 
-/// The schedules database was written by a newer Nimbus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "schedules database has schema version {found}, newer than the {known} this binary knows; \
-     run a newer Nimbus or restore a backup"
-)]
-struct UnsupportedSchemaVersion {
-    found: i64,
-    known: i64,
-}
-
 /// A stored value that does not read back as a rule (edited by hand, or corrupt).
 #[derive(Debug, thiserror::Error)]
 #[error("schedule {name}: column {column} holds {value:?}, which is not valid")]
@@ -95,7 +84,7 @@ impl SqliteScheduleStore {
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(StoreError::backend)?;
-        migrate(&mut conn)?;
+        crate::migrate::apply(&mut conn, MIGRATIONS, "schedules")?;
         tracing::debug!(path = %path.display(), version = SCHEMA_VERSION, "opened schedule store");
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -116,34 +105,6 @@ impl SqliteScheduleStore {
         })
         .await
     }
-}
-
-/// Apply the migrations the database lacks, in one transaction.
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::backend)?;
-    let found: i64 = tx
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(StoreError::backend)?;
-    let unsupported = || {
-        StoreError::backend(UnsupportedSchemaVersion {
-            found,
-            known: SCHEMA_VERSION,
-        })
-    };
-    let applied = usize::try_from(found).map_err(|_| unsupported())?;
-    if found > SCHEMA_VERSION {
-        return Err(unsupported());
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let version = index + 1;
-        tx.execute_batch(sql).map_err(StoreError::backend)?;
-        tx.pragma_update(None, "user_version", version)
-            .map_err(StoreError::backend)?;
-        tracing::info!(version, "applied schedules schema migration");
-    }
-    tx.commit().map_err(StoreError::backend)
 }
 
 /// Fixed-width RFC 3339 (`2026-01-01T03:00:00.000000000Z`): text order is time order.

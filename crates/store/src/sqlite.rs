@@ -99,19 +99,6 @@ const MIGRATIONS: &[&str] = &[
 /// operator's `sqlite3` shell) before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The database was written by a newer Nimbus whose schema this binary does not know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "metadata database has schema version {found}, newer than the {known} this binary knows; \
-     run a newer Nimbus or restore a backup"
-)]
-pub struct UnsupportedSchemaVersion {
-    /// The version recorded in the database.
-    pub found: i64,
-    /// The newest version this binary can migrate to.
-    pub known: i64,
-}
-
 /// [`MetadataStore`] backed by an SQLite database file.
 ///
 /// Cloning is cheap and shares the connection. Calls are serialised on that one connection,
@@ -169,7 +156,7 @@ impl SqliteMetadataStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path).map_err(StoreError::backend)?;
         configure(&conn)?;
-        migrate(&mut conn)?;
+        crate::migrate::apply(&mut conn, MIGRATIONS, "metadata")?;
         tracing::debug!(path = %path.display(), version = Self::SCHEMA_VERSION, "opened metadata store");
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -214,40 +201,6 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(StoreError::backend)?;
     Ok(())
-}
-
-/// Apply the migrations the database lacks, all in one transaction: a crash mid-upgrade leaves
-/// the old version intact, and two processes opening at once cannot both migrate.
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let known = SqliteMetadataStore::SCHEMA_VERSION;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::backend)?;
-    let found: i64 = tx
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(StoreError::backend)?;
-    // A negative version is no version Nimbus ever wrote; treat it like an unknown future one.
-    let Ok(applied) = usize::try_from(found) else {
-        return Err(StoreError::backend(UnsupportedSchemaVersion {
-            found,
-            known,
-        }));
-    };
-    if found > known {
-        return Err(StoreError::backend(UnsupportedSchemaVersion {
-            found,
-            known,
-        }));
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let version = index + 1;
-        tx.execute_batch(sql).map_err(StoreError::backend)?;
-        // user_version lives in the database header, so it commits or rolls back with the rest.
-        tx.pragma_update(None, "user_version", version)
-            .map_err(StoreError::backend)?;
-        tracing::info!(version, "applied metadata schema migration");
-    }
-    tx.commit().map_err(StoreError::backend)
 }
 
 /// Start a write transaction. IMMEDIATE takes the write lock up front, so a concurrent writer
