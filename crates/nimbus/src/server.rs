@@ -317,14 +317,16 @@ pub async fn serve(
     let Platform {
         state,
         scheduler,
-        schedules: _,
-        runner: _,
+        schedules,
+        runner,
         log_writer,
         _lock,
     } = platform;
     scheduler.shutdown().await;
-    // Dropping the last handles on the log sink lets its writer drain the queue and finish;
-    // the bound keeps a leaked handle from holding up the exit.
+    // Dropping the last handles on the log sink lets its writer drain the queue and finish
+    // (the schedule runner holds the scheduler too); the bound keeps a leaked handle from
+    // holding up the exit.
+    drop((runner, schedules));
     drop(scheduler);
     drop(state);
     let _ = tokio::time::timeout(Duration::from_secs(5), log_writer).await;

@@ -20,6 +20,8 @@ impl ServerProcess {
         command
             .arg("server")
             .env("NIMBUS_LISTEN", "127.0.0.1:0")
+            // Tests run side by side: the gateway takes an ephemeral port too.
+            .env("NIMBUS_HTTP_LISTEN", "127.0.0.1:0")
             .env("NIMBUS_DATA_DIR", data_dir)
             .env("NIMBUS_LOG", "info")
             .stdin(Stdio::null())
