@@ -36,6 +36,8 @@ pub struct EnvironmentSpec {
     pub timeout: Duration,
     /// The unpacked code package on the host, read-only; appears at `/var/task`.
     pub code_dir: PathBuf,
+    /// The function's layers merged into one host directory, read-only; appears at `/opt`.
+    pub opt_dir: Option<PathBuf>,
     /// The environment variables of the function: the owner's and the standard Lambda ones,
     /// except `AWS_LAMBDA_RUNTIME_API`, which the sandbox sets to its own endpoint.
     pub variables: BTreeMap<String, String>,

@@ -216,6 +216,9 @@ impl LinuxSandbox {
             Isolation::None => {
                 vars.insert(var::TASK_ROOT.to_owned(), task_root);
                 vars.insert(var::RUNTIME_DIR.to_owned(), runtime_root);
+                if let Some(opt) = &spec.opt_dir {
+                    relocate_opt(&mut vars, opt);
+                }
             }
             Isolation::Namespaces => {
                 vars.entry(var::TASK_ROOT.to_owned()).or_insert(task_root);
@@ -228,6 +231,25 @@ impl LinuxSandbox {
                 .or_insert_with(|| (*value).to_owned());
         }
         vars.into_iter().collect()
+    }
+}
+
+/// Without a mount namespace the layers cannot appear at `/opt`: point the search-path entries
+/// under `/opt` (`/opt/bin` in `PATH`, `/opt/lib` in `LD_LIBRARY_PATH`, …) at the merged
+/// directory on the host instead.
+fn relocate_opt(vars: &mut BTreeMap<String, String>, opt: &Path) {
+    for name in ["PATH", "LD_LIBRARY_PATH", "NODE_PATH", "PYTHONPATH"] {
+        let Some(value) = vars.get_mut(name) else {
+            continue;
+        };
+        *value = value
+            .split(':')
+            .map(|entry| match Path::new(entry).strip_prefix("/opt") {
+                Ok(rest) => opt.join(rest).to_string_lossy().into_owned(),
+                Err(_) => entry.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(":");
     }
 }
 
@@ -282,6 +304,7 @@ impl LinuxSandbox {
                     code_dir: spec.code_dir.clone(),
                     // Custom runtimes do not need it; do not fail their spawn over a missing one.
                     runtime_dir: Some(self.config.runtimes_dir.clone()).filter(|dir| dir.is_dir()),
+                    opt_dir: spec.opt_dir.clone(),
                     tmp_mb: spec.ephemeral_storage_mb,
                     memory_mb: spec.memory_mb,
                     cpu: self.config.cpu,
@@ -425,6 +448,7 @@ mod tests {
             ephemeral_storage_mb: 512,
             timeout: Duration::from_secs(3),
             code_dir: code_dir.to_owned(),
+            opt_dir: None,
             variables,
             log_group: "/aws/lambda/f".to_owned(),
             log_stream: "s".to_owned(),
@@ -467,6 +491,27 @@ mod tests {
             .collect();
         assert_eq!(vars["LAMBDA_TASK_ROOT"], "/var/task");
         assert_eq!(vars["LAMBDA_RUNTIME_DIR"], "/var/runtime");
+    }
+
+    #[test]
+    fn without_namespaces_layer_paths_point_at_the_merged_directory() {
+        let mut vars: BTreeMap<String, String> = [
+            ("PATH", "/usr/bin:/opt/bin"),
+            ("LD_LIBRARY_PATH", "/var/task/lib:/opt/lib"),
+            ("NODE_PATH", "/opt/nodejs/node_modules:/var/runtime"),
+            ("OTHER", "/opt/keep"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        relocate_opt(&mut vars, Path::new("/data/layers/ab"));
+        assert_eq!(vars["PATH"], "/usr/bin:/data/layers/ab/bin");
+        assert_eq!(vars["LD_LIBRARY_PATH"], "/var/task/lib:/data/layers/ab/lib");
+        assert_eq!(
+            vars["NODE_PATH"],
+            "/data/layers/ab/nodejs/node_modules:/var/runtime"
+        );
+        assert_eq!(vars["OTHER"], "/opt/keep");
     }
 
     #[test]

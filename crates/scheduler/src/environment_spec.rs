@@ -85,6 +85,7 @@ pub(crate) fn environment_spec(
         ephemeral_storage_mb: s.ephemeral_storage_mb,
         timeout: Duration::from_secs(u64::from(s.timeout_s)),
         code_dir,
+        opt_dir: None,
         variables: vars,
         log_group,
         log_stream,

@@ -130,6 +130,8 @@ pub struct SpawnSpec {
     pub code_dir: PathBuf,
     /// Host directory shown read-only at `/var/runtime` (the runtime interface clients).
     pub runtime_dir: Option<PathBuf>,
+    /// Host directory shown read-only at `/opt` (the function's merged layers).
+    pub opt_dir: Option<PathBuf>,
     /// Size of the private `/tmp`, in MB (enforced only with [`TmpBacking::Tmpfs`]).
     pub tmp_mb: u32,
     /// Memory limit, in MB.

@@ -34,6 +34,7 @@ pub(super) struct Inputs<'a> {
     pub env: &'a [(String, String)],
     pub code_dir: &'a Path,
     pub runtime_dir: Option<&'a Path>,
+    pub opt_dir: Option<&'a Path>,
     pub tmp: TmpSource,
     /// Pre-opened `cgroup.procs` files to self-attach through.
     pub attach_fds: Vec<RawFd>,
@@ -406,6 +407,9 @@ pub(super) fn namespaced(host: &'static Host, inp: Inputs<'_>) -> io::Result<Pla
     b.ro_bind(inp.code_dir, &r("var/task"), "/var/task")?;
     if let Some(dir) = inp.runtime_dir {
         b.ro_bind(dir, &r("var/runtime"), "/var/runtime")?;
+    }
+    if let Some(dir) = inp.opt_dir {
+        b.ro_bind(dir, &r("opt"), "/opt")?;
     }
     // 9. /tmp (see TmpBacking for why disk is the default).
     match &inp.tmp {

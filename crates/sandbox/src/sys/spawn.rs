@@ -209,6 +209,7 @@ pub(super) fn spawn(
         env: &spec.env,
         code_dir: &spec.code_dir,
         runtime_dir: spec.runtime_dir.as_deref(),
+        opt_dir: spec.opt_dir.as_deref(),
         tmp,
         attach_fds: res
             .cgroup

@@ -40,6 +40,7 @@ pub(super) fn spec(
         ],
         code_dir: code.to_path_buf(),
         runtime_dir: None,
+        opt_dir: None,
         tmp_mb: 64,
         memory_mb,
         cpu: CpuPolicy::Weight,

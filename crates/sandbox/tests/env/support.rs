@@ -172,6 +172,7 @@ pub(crate) fn spec(code_dir: &Path, runtime: &str, timeout: Duration) -> Environ
         ephemeral_storage_mb: 512,
         timeout,
         code_dir: code_dir.to_owned(),
+        opt_dir: None,
         variables,
         log_group: "/aws/lambda/test-fn".to_owned(),
     }
