@@ -2,7 +2,8 @@
 //! an idle environment costs, and durable async acceptance — each beside a baseline measured
 //! in the same run with the same client.
 //!
-//! `cargo bench -p nimbus --bench scaling` (add `-- --quick` for a short run). It starts a real
+//! `cargo bench -p nimbus --bench scaling` (add `-- --quick` for a short run, `-- --only
+//! sync,url,scale,async` for some sections). It starts a real
 //! server in-process (namespaces isolation) and reports:
 //!
 //! - warm sync throughput (invokes/s, p99) of a provided echo function and a Python echo
@@ -118,7 +119,15 @@ fn children_pss_kib() -> Vec<u64> {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only sync,url,scale,async` runs a subset of the sections.
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').map(str::to_owned).collect());
+    let wants = move |section: &str| only.as_ref().is_none_or(|o| o.iter().any(|s| s == section));
     let duration = if quick {
         Duration::from_secs(2)
     } else {
@@ -166,7 +175,7 @@ fn main() {
             "| warm sync, 17-byte echo | clients | invokes/s | p50 | p99 | vs bare (throughput) |"
         );
         println!("|---|---|---|---|---|---|");
-        for clients in [1usize, 8, 64] {
+        for clients in [1usize, 8, 64].into_iter().filter(|_| wants("sync")) {
             // Warm every environment the clients will need before measuring.
             drive(
                 addr,
@@ -217,131 +226,137 @@ fn main() {
             );
         }
 
-        // A function URL against the bare server, 8 clients.
-        let (status, body) = api
-            .request_with(
-                "POST",
-                "/2021-10-31/functions/echo/url",
-                br#"{"AuthType":"NONE"}"#,
-                &[("Content-Type", "application/json")],
+        if wants("url") {
+            // A function URL against the bare server, 8 clients.
+            let (status, body) = api
+                .request_with(
+                    "POST",
+                    "/2021-10-31/functions/echo/url",
+                    br#"{"AuthType":"NONE"}"#,
+                    &[("Content-Type", "application/json")],
+                )
+                .await;
+            assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+            let url: serde_json::Value = serde_json::from_slice(&body).expect("url config");
+            let host = url["FunctionUrl"]
+                .as_str()
+                .and_then(|u| u.strip_prefix("http://"))
+                .and_then(|u| u.split(['/', ':']).next())
+                .expect("url host")
+                .to_owned();
+            drive_as(
+                gateway_addr,
+                Some(host.clone()),
+                "/echo",
+                8,
+                Duration::from_millis(500),
             )
             .await;
-        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-        let url: serde_json::Value = serde_json::from_slice(&body).expect("url config");
-        let host = url["FunctionUrl"]
-            .as_str()
-            .and_then(|u| u.strip_prefix("http://"))
-            .and_then(|u| u.split(['/', ':']).next())
-            .expect("url host")
-            .to_owned();
-        drive_as(
-            gateway_addr,
-            Some(host.clone()),
-            "/echo",
-            8,
-            Duration::from_millis(500),
-        )
-        .await;
-        let (b, _, b99) = drive(bare, "/echo", 8, duration).await;
-        let (u, _, u99) = drive_as(gateway_addr, Some(host), "/echo", 8, duration).await;
-        println!();
-        println!("| HTTP, 8 clients | requests/s | p99 | p99 vs bare |");
-        println!("|---|---|---|---|");
-        println!(
-            "| bare axum echo | {b:.0} | {:.0} µs | 1.00 |",
-            b99.as_secs_f64() * 1e6
-        );
-        println!(
-            "| function URL → provided echo | {u:.0} | {:.0} µs | {:.2} |",
-            u99.as_secs_f64() * 1e6,
-            u99.as_secs_f64() / b99.as_secs_f64()
-        );
-
-        // Scale-up from zero: 100 invokes at once, each held 2 s, on a function never invoked.
-        let rss_before = own_rss_kib();
-        let started = Instant::now();
-        let calls: Vec<_> = (0..100)
-            .map(|_| {
-                tokio::spawn(async move {
-                    let mut client = RawClient::connect(addr).await;
-                    let (status, body) = client
-                        .post(
-                            "/2015-03-31/functions/hold/invocations",
-                            br#"{"sleep_ms":2000}"#,
-                        )
-                        .await;
-                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-                })
-            })
-            .collect();
-        for call in calls {
-            call.await.expect("call");
+            let (b, _, b99) = drive(bare, "/echo", 8, duration).await;
+            let (u, _, u99) = drive_as(gateway_addr, Some(host), "/echo", 8, duration).await;
+            println!();
+            println!("| HTTP, 8 clients | requests/s | p99 | p99 vs bare |");
+            println!("|---|---|---|---|");
+            println!(
+                "| bare axum echo | {b:.0} | {:.0} µs | 1.00 |",
+                b99.as_secs_f64() * 1e6
+            );
+            println!(
+                "| function URL → provided echo | {u:.0} | {:.0} µs | {:.2} |",
+                u99.as_secs_f64() * 1e6,
+                u99.as_secs_f64() / b99.as_secs_f64()
+            );
         }
-        let scale_up = started.elapsed().saturating_sub(Duration::from_secs(2));
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let rss_after = own_rss_kib();
-        let inits = children_pss_kib();
-        let init_pss: u64 = inits.iter().sum();
-        let envs = inits.len().max(1) as f64;
-        println!();
-        println!("| scale-up and idle cost | value |");
-        println!("|---|---|");
-        println!(
-            "| 0 → 100 concurrent environments (all 100 running) | {:.0} ms |",
-            scale_up.as_secs_f64() * 1e3
-        );
-        println!("| idle environments alive after it | {} |", inits.len());
-        println!(
-            "| server RSS growth per environment | {:.0} KiB |",
-            rss_after.saturating_sub(rss_before) as f64 / 100.0
-        );
-        println!(
-            "| init process PSS per environment | {:.0} KiB |",
-            init_pss as f64 / envs
-        );
 
-        // Durable async acceptance through the API, then the time until all ran.
-        let events = if quick { 5_000 } else { 20_000 };
-        let per_client = events / 64;
-        let started = Instant::now();
-        let senders: Vec<_> = (0..64)
-            .map(|_| {
-                tokio::spawn(async move {
-                    let mut client = RawClient::connect(addr).await;
-                    for _ in 0..per_client {
-                        let head = "/2015-03-31/functions/sink/invocations";
+        if wants("scale") {
+            // Scale-up from zero: 100 invokes at once, each held 2 s, on a function never invoked.
+            let rss_before = own_rss_kib();
+            let started = Instant::now();
+            let calls: Vec<_> = (0..100)
+                .map(|_| {
+                    tokio::spawn(async move {
+                        let mut client = RawClient::connect(addr).await;
                         let (status, body) = client
-                            .request_with(
-                                "POST",
-                                head,
-                                b"{}",
-                                &[("X-Amz-Invocation-Type", "Event")],
+                            .post(
+                                "/2015-03-31/functions/hold/invocations",
+                                br#"{"sleep_ms":2000}"#,
                             )
                             .await;
-                        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
-                    }
+                        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                    })
                 })
-            })
-            .collect();
-        for sender in senders {
-            sender.await.expect("sender");
+                .collect();
+            for call in calls {
+                call.await.expect("call");
+            }
+            let scale_up = started.elapsed().saturating_sub(Duration::from_secs(2));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let rss_after = own_rss_kib();
+            let inits = children_pss_kib();
+            let init_pss: u64 = inits.iter().sum();
+            let envs = inits.len().max(1) as f64;
+            println!();
+            println!("| scale-up and idle cost | value |");
+            println!("|---|---|");
+            println!(
+                "| 0 → 100 concurrent environments (all 100 running) | {:.0} ms |",
+                scale_up.as_secs_f64() * 1e3
+            );
+            println!("| idle environments alive after it | {} |", inits.len());
+            println!(
+                "| server RSS growth per environment | {:.0} KiB |",
+                rss_after.saturating_sub(rss_before) as f64 / 100.0
+            );
+            println!(
+                "| init process PSS per environment | {:.0} KiB |",
+                init_pss as f64 / envs
+            );
         }
-        let accepted_in = started.elapsed();
-        let queue =
-            nimbus_store::SqliteEventQueue::open(&data_dir.join("events.db")).expect("queue");
-        while queue.len().await.expect("len") > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+
+        if wants("async") {
+            // Durable async acceptance through the API, then the time until all ran.
+            let events = if quick { 5_000 } else { 20_000 };
+            let per_client = events / 64;
+            let started = Instant::now();
+            let senders: Vec<_> = (0..64)
+                .map(|_| {
+                    tokio::spawn(async move {
+                        let mut client = RawClient::connect(addr).await;
+                        for _ in 0..per_client {
+                            let head = "/2015-03-31/functions/sink/invocations";
+                            let (status, body) = client
+                                .request_with(
+                                    "POST",
+                                    head,
+                                    b"{}",
+                                    &[("X-Amz-Invocation-Type", "Event")],
+                                )
+                                .await;
+                            assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+                        }
+                    })
+                })
+                .collect();
+            for sender in senders {
+                sender.await.expect("sender");
+            }
+            let accepted_in = started.elapsed();
+            let queue =
+                nimbus_store::SqliteEventQueue::open(&data_dir.join("events.db")).expect("queue");
+            while queue.len().await.expect("len") > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let drained_in = started.elapsed();
+            let total = per_client * 64;
+            println!();
+            println!("| async (Event), 64 clients | value |");
+            println!("|---|---|");
+            println!("| events accepted (each durable before 202) | {total} |");
+            println!(
+                "| accepted per second | {:.0} |",
+                total as f64 / accepted_in.as_secs_f64()
+            );
+            println!("| until all had run | {:.2} s |", drained_in.as_secs_f64());
         }
-        let drained_in = started.elapsed();
-        let total = per_client * 64;
-        println!();
-        println!("| async (Event), 64 clients | value |");
-        println!("|---|---|");
-        println!("| events accepted (each durable before 202) | {total} |");
-        println!(
-            "| accepted per second | {:.0} |",
-            total as f64 / accepted_in.as_secs_f64()
-        );
-        println!("| until all had run | {:.2} s |", drained_in.as_secs_f64());
     });
 }

@@ -27,6 +27,8 @@ use nimbus_core::queue::{defaults, EventInvokeConfig, EventQueue, QueuedEvent};
 use nimbus_core::{AccountContext, FunctionName, FunctionRef, ServiceError};
 use tokio::sync::Notify;
 
+use crate::pace::{Pace, ProcStat};
+
 /// Timing of the async path; tests shorten it.
 #[derive(Debug, Clone, Copy)]
 pub struct AsyncSettings {
@@ -36,8 +38,11 @@ pub struct AsyncSettings {
     pub throttle_backoff: (Duration, Duration),
     /// How often the queue is checked for events that became due without a wake-up.
     pub poll: Duration,
-    /// Events run at once by this dispatcher (on top of which concurrency limits apply).
+    /// At most this many events run at once in this dispatcher (on top of which concurrency
+    /// limits apply); fewer while the host's CPUs are saturated (see `pace.rs`).
     pub max_in_flight: usize,
+    /// At least this many may always run at once, however busy the host.
+    pub min_in_flight: usize,
     /// How long an event waits for a concurrency slot before it counts as throttled.
     pub throttle_patience: Duration,
 }
@@ -49,6 +54,7 @@ impl Default for AsyncSettings {
             throttle_backoff: (Duration::from_secs(1), Duration::from_secs(300)),
             poll: Duration::from_millis(200),
             max_in_flight: 64,
+            min_in_flight: std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
             throttle_patience: Duration::from_secs(1),
         }
     }
@@ -79,6 +85,8 @@ pub(crate) struct AsyncPath {
     /// Rung when an event is enqueued or a run finishes.
     pub(crate) wake: Notify,
     pub(crate) in_flight: AtomicUsize,
+    /// How many may be in flight now.
+    pub(crate) pace: Pace,
     /// This process's lease owner id.
     pub(crate) owner: String,
 }
@@ -90,6 +98,11 @@ impl AsyncPath {
             settings,
             wake: Notify::new(),
             in_flight: AtomicUsize::new(0),
+            pace: Pace::new(
+                settings.min_in_flight,
+                settings.max_in_flight,
+                Box::new(ProcStat::new()),
+            ),
             owner: uuid::Uuid::new_v4().to_string(),
         }
     }

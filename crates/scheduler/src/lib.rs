@@ -11,6 +11,7 @@ pub mod code_cache;
 mod dispatch;
 mod environment_spec;
 pub mod log_sink;
+mod pace;
 mod pool;
 mod scheduler;
 

@@ -115,10 +115,9 @@ impl Scheduler {
             Err(error) => tracing::error!(%error, "could not recover queued async events"),
         }
         loop {
-            let room = path
-                .settings
-                .max_in_flight
-                .saturating_sub(path.in_flight.load(std::sync::atomic::Ordering::Acquire));
+            let in_flight = path.in_flight.load(std::sync::atomic::Ordering::Acquire);
+            path.pace.adjust(in_flight);
+            let room = path.pace.window().saturating_sub(in_flight);
             // Registered before looking, so a wake-up between the lease and the wait is kept.
             let woken = path.wake.notified();
             let leased = if room == 0 {

@@ -483,6 +483,7 @@ fn fast_async() -> AsyncSettings {
         throttle_backoff: (Duration::from_millis(20), Duration::from_millis(100)),
         poll: Duration::from_millis(10),
         max_in_flight: 8,
+        min_in_flight: 8,
         throttle_patience: Duration::from_millis(50),
     }
 }
