@@ -28,20 +28,7 @@ impl From<StoreError> for ApiError {
 
 /// HTTP status for each error type (`lambda-compat.md` §4.3).
 fn status(err: &ServiceError) -> StatusCode {
-    match err {
-        ServiceError::ResourceNotFound(_) | ServiceError::UnknownOperation(_) => {
-            StatusCode::NOT_FOUND
-        }
-        ServiceError::ResourceConflict(_) => StatusCode::CONFLICT,
-        ServiceError::InvalidParameterValue(_)
-        | ServiceError::Validation(_)
-        | ServiceError::InvalidRequestContent(_) => StatusCode::BAD_REQUEST,
-        ServiceError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-        ServiceError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        ServiceError::InvalidRuntime(_) => StatusCode::BAD_GATEWAY,
-        ServiceError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        ServiceError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-    }
+    StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The member name of the message follows the API model, which is not consistent: some shapes

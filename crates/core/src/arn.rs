@@ -36,3 +36,15 @@ impl Default for AccountContext {
         }
     }
 }
+
+/// Whether `arn` names an SQS queue or an SNS topic
+/// (`arn:PARTITION:sqs|sns:REGION:ACCOUNT:NAME`), the targets of dead-letter queues and of
+/// queue or topic destinations.
+pub fn is_queue_or_topic(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && matches!(parts[2], "sqs" | "sns")
+        && parts[3..].iter().all(|p| !p.is_empty())
+}

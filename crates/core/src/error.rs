@@ -87,6 +87,23 @@ impl ServiceError {
         }
     }
 
+    /// The HTTP status Lambda answers this error with (`lambda-compat.md` §4.3); also the
+    /// `ErrorCode` of a dead-letter message.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::ResourceNotFound(_) | Self::UnknownOperation(_) => 404,
+            Self::ResourceConflict(_) => 409,
+            Self::InvalidParameterValue(_)
+            | Self::Validation(_)
+            | Self::InvalidRequestContent(_) => 400,
+            Self::PreconditionFailed(_) => 412,
+            Self::RequestTooLarge(_) => 413,
+            Self::InvalidRuntime(_) => 502,
+            Self::Service(_) => 500,
+            Self::TooManyRequests { .. } => 429,
+        }
+    }
+
     /// The human-readable message.
     pub fn message(&self) -> &str {
         match self {

@@ -113,6 +113,66 @@ pub trait EventQueue: Send + Sync + 'static {
 
     /// Remove a deleted function's settings and queued events.
     async fn forget_function(&self, function: &FunctionName) -> Result<(), StoreError>;
+
+    /// Hold a message for a queue or topic target; returns once it is on disk. Messages
+    /// older than [`OUTBOX_RETENTION`] may be dropped on the way.
+    async fn hold(&self, message: &OutboxMessage) -> Result<(), StoreError>;
+
+    /// Held messages, oldest first: all, or those for one target ARN; at most `limit`.
+    async fn held(
+        &self,
+        target_arn: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+}
+
+/// How long held messages are kept: SQS's longest retention.
+pub const OUTBOX_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// A message bound for an SQS queue or SNS topic: a dead-letter message
+/// (`DeadLetterConfig.TargetArn`) or an invocation record for a queue or topic destination.
+/// Nimbus hosts no queues or topics (yet), so such messages are held durably beside the event
+/// queue, where operators read them (`nimbus dead-letters`), instead of being dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Message id.
+    pub id: String,
+    /// The queue or topic ARN it is for.
+    pub target_arn: String,
+    /// Message body: the original event (dead letters) or the invocation record.
+    pub body: Bytes,
+    /// Message attributes, by name (dead letters: `RequestID`, `ErrorCode`, `ErrorMessage`).
+    pub attributes: std::collections::BTreeMap<String, MessageAttribute>,
+    /// When it was sent.
+    pub sent_at: DateTime<Utc>,
+}
+
+/// One SQS/SNS message attribute, shaped as SQS returns it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MessageAttribute {
+    /// `String` or `Number`.
+    pub data_type: String,
+    /// The value, as text (numbers too, as in SQS).
+    pub string_value: String,
+}
+
+impl MessageAttribute {
+    /// A `String` attribute.
+    pub fn string(value: impl Into<String>) -> Self {
+        Self {
+            data_type: "String".to_owned(),
+            string_value: value.into(),
+        }
+    }
+
+    /// A `Number` attribute.
+    pub fn number(value: impl ToString) -> Self {
+        Self {
+            data_type: "Number".to_owned(),
+            string_value: value.to_string(),
+        }
+    }
 }
 
 /// `FunctionEventInvokeConfig`: retries, maximum age and destinations of async invocations.
@@ -156,7 +216,7 @@ pub mod memory {
     use async_trait::async_trait;
     use chrono::{DateTime, Utc};
 
-    use super::{EventInvokeConfig, EventQueue, QueuedEvent};
+    use super::{EventInvokeConfig, EventQueue, OutboxMessage, QueuedEvent};
     use crate::error::StoreError;
     use crate::names::FunctionName;
 
@@ -177,6 +237,7 @@ pub mod memory {
         /// Settings by function and qualifier (`""` = unqualified), which sorts unqualified
         /// first and the rest as strings, as the durable queue lists them.
         configs: BTreeMap<(FunctionName, String), EventInvokeConfig>,
+        outbox: Vec<OutboxMessage>,
     }
 
     #[derive(Debug)]
@@ -352,6 +413,30 @@ pub mod memory {
                 }
             }
             Ok(())
+        }
+
+        async fn hold(&self, message: &OutboxMessage) -> Result<(), StoreError> {
+            let mut state = self.state();
+            if state.outbox.iter().any(|m| m.id == message.id) {
+                return Err(StoreError::AlreadyExists);
+            }
+            state.outbox.push(message.clone());
+            Ok(())
+        }
+
+        async fn held(
+            &self,
+            target_arn: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<OutboxMessage>, StoreError> {
+            Ok(self
+                .state()
+                .outbox
+                .iter()
+                .filter(|m| target_arn.is_none_or(|arn| m.target_arn == arn))
+                .take(limit)
+                .cloned()
+                .collect())
         }
     }
 }

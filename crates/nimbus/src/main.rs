@@ -40,6 +40,8 @@ enum Command {
     /// Schedules that invoke functions: add, list, remove.
     #[command(subcommand)]
     Schedules(cli::schedules::SchedulesCommand),
+    /// Messages held for SQS queues and SNS topics: dead letters and destination records.
+    DeadLetters(cli::dead_letters::DeadLettersArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Command::Concurrency(args) => args.run().await,
             Command::Routes(cmd) => cmd.run().await,
             Command::Schedules(cmd) => cmd.run().await,
+            Command::DeadLetters(args) => args.run().await,
         }
     });
     match result {

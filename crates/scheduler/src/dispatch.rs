@@ -23,7 +23,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use nimbus_core::invoke::{InvocationRequest, InvocationResult, InvocationType};
-use nimbus_core::queue::{defaults, EventInvokeConfig, EventQueue, QueuedEvent};
+use nimbus_core::queue::{
+    defaults, EventInvokeConfig, EventQueue, MessageAttribute, OutboxMessage, QueuedEvent,
+};
 use nimbus_core::{AccountContext, FunctionName, FunctionRef, ServiceError};
 use tokio::sync::Notify;
 
@@ -147,10 +149,16 @@ pub(crate) struct Policy {
     pub(crate) max_age: Duration,
     pub(crate) on_success: Option<String>,
     pub(crate) on_failure: Option<String>,
+    /// The version's `DeadLetterConfig.TargetArn`: where a failed event goes when there is
+    /// no on-failure destination.
+    pub(crate) dead_letter: Option<String>,
 }
 
 impl Policy {
-    pub(crate) fn from_config(config: Option<EventInvokeConfig>) -> Self {
+    pub(crate) fn from_config(
+        config: Option<EventInvokeConfig>,
+        dead_letter: Option<String>,
+    ) -> Self {
         let config = config.as_ref();
         Self {
             max_retries: config
@@ -163,6 +171,7 @@ impl Policy {
                 }),
             on_success: config.and_then(|c| c.on_success.clone()),
             on_failure: config.and_then(|c| c.on_failure.clone()),
+            dead_letter,
         }
     }
 }
@@ -172,6 +181,9 @@ impl Policy {
 pub(crate) enum Settle {
     /// Remove it; deliver a record to this destination first, if any.
     Done(Option<(String, Condition)>),
+    /// Remove it, after sending it to this dead-letter queue (it failed for good and there is
+    /// no on-failure destination).
+    DeadLetter(String),
     /// Run it again at this time, with this many attempts counted.
     Retry { attempts: u32, at: DateTime<Utc> },
 }
@@ -184,7 +196,10 @@ pub(crate) fn settle(
     outcome: Option<&Result<InvocationResult, ServiceError>>,
     now: DateTime<Utc>,
 ) -> Settle {
-    let failed = |condition| Settle::Done(policy.on_failure.clone().map(|d| (d, condition)));
+    let failed = |condition| match (&policy.on_failure, &policy.dead_letter) {
+        (None, Some(queue)) => Settle::DeadLetter(queue.clone()),
+        (on_failure, _) => Settle::Done(on_failure.clone().map(|d| (d, condition))),
+    };
     let Some(outcome) = outcome else {
         return failed(Condition::EventAgeExceeded);
     };
@@ -288,6 +303,60 @@ pub(crate) fn invocation_record(
     Bytes::from(record.to_string())
 }
 
+/// Most bytes of `ErrorMessage` in a dead-letter message.
+const DEAD_LETTER_MESSAGE_MAX: usize = 1024;
+
+/// The dead-letter message of an event that failed for good: the original event as the body,
+/// with Lambda's attributes `RequestID`, `ErrorCode` (the HTTP status of the last attempt) and
+/// `ErrorMessage` (its first kilobyte).
+pub(crate) fn dead_letter_message(
+    event: &QueuedEvent,
+    target: &str,
+    policy: &Policy,
+    outcome: Option<&Result<InvocationResult, ServiceError>>,
+    now: DateTime<Utc>,
+) -> OutboxMessage {
+    let (code, message) = match outcome {
+        Some(Ok(result)) => {
+            let message = serde_json::from_slice::<serde_json::Value>(&result.payload)
+                .ok()
+                .and_then(|body| body.get("errorMessage")?.as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&result.payload).into_owned());
+            (200, message)
+        }
+        Some(Err(error)) => (error.http_status(), error.message().to_owned()),
+        None => (
+            429,
+            format!(
+                "The event was not run within its maximum age of {} seconds.",
+                policy.max_age.as_secs()
+            ),
+        ),
+    };
+    let mut message = message;
+    if message.len() > DEAD_LETTER_MESSAGE_MAX {
+        let mut end = DEAD_LETTER_MESSAGE_MAX;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+    }
+    OutboxMessage {
+        id: uuid::Uuid::new_v4().to_string(),
+        target_arn: target.to_owned(),
+        body: event.payload.clone(),
+        attributes: [
+            ("RequestID", MessageAttribute::string(&event.id)),
+            ("ErrorCode", MessageAttribute::number(code)),
+            ("ErrorMessage", MessageAttribute::string(message)),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect(),
+        sent_at: now,
+    }
+}
+
 /// The function a destination ARN names, if it is a Lambda function of this account.
 pub(crate) fn destination_function(arn: &str) -> Option<(FunctionName, Option<String>)> {
     let reference = FunctionRef::parse(arn).ok()?;
@@ -337,7 +406,66 @@ mod tests {
             max_age: Duration::from_secs(3600),
             on_success: Some("arn:aws:lambda:us-east-1:000000000000:function:ok".into()),
             on_failure: Some("arn:aws:lambda:us-east-1:000000000000:function:dlq".into()),
+            dead_letter: None,
         }
+    }
+
+    #[test]
+    fn without_an_on_failure_destination_failures_go_to_the_dead_letter_queue() {
+        let now = Utc::now();
+        let settings = AsyncSettings::default();
+        let queue = "arn:aws:sqs:us-east-1:000000000000:dlq";
+        let p = Policy {
+            on_failure: None,
+            dead_letter: Some(queue.into()),
+            ..policy(0)
+        };
+        let failed = result(true);
+        assert_eq!(
+            settle(&event(0, 0, now), &p, &settings, Some(&failed), now),
+            Settle::DeadLetter(queue.into())
+        );
+        assert_eq!(
+            settle(&event(0, 0, now), &p, &settings, None, now),
+            Settle::DeadLetter(queue.into())
+        );
+        // Success never dead-letters; an on-failure destination takes precedence.
+        assert!(matches!(
+            settle(&event(0, 0, now), &p, &settings, Some(&result(false)), now),
+            Settle::Done(Some((_, Condition::Success)))
+        ));
+        let both = Policy {
+            dead_letter: Some(queue.into()),
+            ..policy(0)
+        };
+        assert!(matches!(
+            settle(&event(0, 0, now), &both, &settings, Some(&failed), now),
+            Settle::Done(Some((_, Condition::RetriesExhausted)))
+        ));
+
+        let message = dead_letter_message(&event(0, 0, now), queue, &p, Some(&failed), now);
+        assert_eq!(message.target_arn, queue);
+        assert_eq!(message.body.as_ref(), br#"{"k":1}"#);
+        let attribute = |name: &str| message.attributes[name].clone();
+        assert_eq!(attribute("RequestID"), MessageAttribute::string("id-1"));
+        assert_eq!(attribute("ErrorCode"), MessageAttribute::number(200));
+        assert_eq!(attribute("ErrorMessage"), MessageAttribute::string("boom"));
+
+        let long = Ok(InvocationResult {
+            payload: Bytes::from("é".repeat(700)),
+            ..result(true).expect("result")
+        });
+        let message = dead_letter_message(&event(0, 0, now), queue, &p, Some(&long), now);
+        let text = &message.attributes["ErrorMessage"].string_value;
+        assert!(text.len() <= 1024 && text.len() > 1000, "{}", text.len());
+        let throttled = Err(ServiceError::throttled(
+            nimbus_core::ThrottleReason::ConcurrentInvocationLimitExceeded,
+        ));
+        let message = dead_letter_message(&event(0, 0, now), queue, &p, Some(&throttled), now);
+        assert_eq!(
+            message.attributes["ErrorCode"],
+            MessageAttribute::number(429)
+        );
     }
 
     #[test]

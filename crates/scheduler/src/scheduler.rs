@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use bytes::Bytes;
 use nimbus_core::invoke::{InvocationRequest, InvocationResult, InvocationType, Invoke};
-use nimbus_core::queue::{EventQueue, QueuedEvent};
+use nimbus_core::queue::{EventQueue, OutboxMessage, QueuedEvent};
 use nimbus_core::sandbox::{
     Invocation, InvocationOutcome, InvocationReport, LogSink, Sandbox, SandboxError,
 };
@@ -162,13 +162,26 @@ impl Scheduler {
                 tracing::warn!(%error, "reading the async settings failed; using the defaults");
                 None
             });
-        let policy = Policy::from_config(config);
+        // Resolved before the age check: an expired event still goes to its version's
+        // dead-letter queue.
+        let resolved = match dispatch::request_of(&event) {
+            Ok(request) => self.resolve(&request).await.map(|r| (request, r)),
+            Err(error) => Err(error),
+        };
+        let dead_letter = resolved
+            .as_ref()
+            .ok()
+            .and_then(|(_, r)| r.function.settings.dead_letter_target.clone());
+        let policy = Policy::from_config(config, dead_letter);
         let now = chrono::Utc::now();
         let outcome = if dispatch::expired(&event, &policy, now) {
             None
         } else {
-            Some(match dispatch::request_of(&event) {
-                Ok(request) => self.invoke_sync(request).await,
+            Some(match resolved {
+                Ok((request, resolved)) => {
+                    let patience = path.settings.throttle_patience;
+                    self.run(resolved, request, patience).await
+                }
                 Err(error) => Err(error),
             })
         };
@@ -176,6 +189,15 @@ impl Scheduler {
         let settle = dispatch::settle(&event, &policy, &path.settings, outcome.as_ref(), now);
         let result = match settle {
             Settle::Retry { attempts, at } => path.queue.reschedule(&event.id, attempts, at).await,
+            Settle::DeadLetter(target) => {
+                let message =
+                    dispatch::dead_letter_message(&event, &target, &policy, outcome.as_ref(), now);
+                match path.queue.hold(&message).await {
+                    Ok(()) => path.queue.complete(&event.id).await,
+                    // Not lost: the event stays leased and runs again after a restart.
+                    Err(error) => Err(error),
+                }
+            }
             Settle::Done(destination) => {
                 if let Some((arn, condition)) = destination {
                     let count = event.attempts + u32::from(outcome.is_some());
@@ -197,11 +219,25 @@ impl Scheduler {
         }
     }
 
-    /// Queue an invocation record for a destination function.
+    /// Queue an invocation record for a destination function, or hold it for a destination
+    /// queue or topic.
     async fn deliver(&self, arn: &str, record: Bytes, source_id: &str) {
         let Some(path) = self.async_path.as_ref() else {
             return;
         };
+        if nimbus_core::arn::is_queue_or_topic(arn) {
+            let message = OutboxMessage {
+                id: uuid::Uuid::new_v4().to_string(),
+                target_arn: arn.to_owned(),
+                body: record,
+                attributes: Default::default(),
+                sent_at: chrono::Utc::now(),
+            };
+            if let Err(error) = path.queue.hold(&message).await {
+                tracing::error!(%error, destination = arn, request_id = source_id, "could not hold the record for its destination");
+            }
+            return;
+        }
         let Some((function, qualifier)) = dispatch::destination_function(arn) else {
             tracing::warn!(
                 destination = arn,
@@ -400,19 +436,6 @@ impl Invoke for Scheduler {
 }
 
 impl Scheduler {
-    /// Run an invocation synchronously, whatever type it was asked as (the dispatcher's path).
-    async fn invoke_sync(
-        &self,
-        request: InvocationRequest,
-    ) -> Result<InvocationResult, ServiceError> {
-        let resolved = self.resolve(&request).await?;
-        let patience = self
-            .async_path
-            .as_ref()
-            .map_or(Duration::ZERO, |path| path.settings.throttle_patience);
-        self.run(resolved, request, patience).await
-    }
-
     /// Admit, take or start an environment, run, and return the environment to the pool.
     /// `patience`: how long to wait for a concurrency slot before the throttle error (zero for
     /// synchronous callers, who get 429 at once as on Lambda).

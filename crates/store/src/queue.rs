@@ -68,7 +68,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use nimbus_core::queue::{EventInvokeConfig, EventQueue, QueuedEvent};
+use nimbus_core::queue::{
+    EventInvokeConfig, EventQueue, OutboxMessage, QueuedEvent, OUTBOX_RETENTION,
+};
 use nimbus_core::{FunctionName, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -106,6 +108,17 @@ const MIGRATIONS: &[&str] = &[
          last_modified             INTEGER NOT NULL,
          PRIMARY KEY (function, qualifier)
      ) STRICT, WITHOUT ROWID;",
+    // 2: messages held for queue and topic targets (dead letters, destination records).
+    "CREATE TABLE outbox (
+         seq        INTEGER PRIMARY KEY,
+         id         TEXT    NOT NULL UNIQUE,
+         target_arn TEXT    NOT NULL,
+         body       BLOB    NOT NULL,
+         attributes TEXT    NOT NULL,
+         sent_at    INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX outbox_target ON outbox (target_arn, seq);
+     CREATE INDEX outbox_sent ON outbox (sent_at);",
 ];
 
 /// The schema version this binary creates and understands.
@@ -224,6 +237,11 @@ enum Op {
         qualifier: String,
     },
     Forget(String),
+    Hold {
+        message: OutboxMessage,
+        /// Messages sent before this (nanoseconds) are past retention.
+        expired_before: i64,
+    },
 }
 
 impl Op {
@@ -236,6 +254,7 @@ impl Op {
     fn bytes(&self) -> usize {
         match self {
             Self::Enqueue(event) => event.payload.len(),
+            Self::Hold { message, .. } => message.body.len(),
             _ => 0,
         }
     }
@@ -608,7 +627,52 @@ fn apply(tx: &Transaction<'_>, op: &Op) -> Result<Reply, Failure> {
                 .execute(params![function])?;
             Ok(Reply::Done)
         }
+        Op::Hold {
+            message,
+            expired_before,
+        } => {
+            tx.prepare_cached("DELETE FROM outbox WHERE sent_at < ?1")?
+                .execute(params![expired_before])?;
+            let attributes = serde_json::to_string(&message.attributes)
+                .map_err(|e| Failure::Refused(StoreError::backend(e)))?;
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (id, target_arn, body, attributes, sent_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    message.id,
+                    message.target_arn,
+                    message.body.as_ref(),
+                    attributes,
+                    nanos(message.sent_at).map_err(Failure::Refused)?,
+                ]);
+            match inserted {
+                Err(err) if is_unique_violation(&err) => {
+                    Err(Failure::Refused(StoreError::AlreadyExists))
+                }
+                other => other.map(|_| Reply::Done).map_err(Failure::from),
+            }
+        }
     }
+}
+
+/// A held message, from `id, target_arn, body, attributes, sent_at`.
+fn decode_held(row: &Row<'_>) -> Result<OutboxMessage, StoreError> {
+    let body: Vec<u8> = row.get(2).map_err(StoreError::backend)?;
+    let attributes: String = row.get(3).map_err(StoreError::backend)?;
+    Ok(OutboxMessage {
+        id: row.get(0).map_err(StoreError::backend)?,
+        target_arn: row.get(1).map_err(StoreError::backend)?,
+        body: Bytes::from(body),
+        attributes: serde_json::from_str(&attributes).map_err(|_| {
+            StoreError::backend(CorruptValue {
+                column: "attributes",
+                value: attributes.clone(),
+            })
+        })?,
+        sent_at: time(row.get(4).map_err(StoreError::backend)?),
+    })
 }
 
 fn is_unique_violation(err: &rusqlite::Error) -> bool {
@@ -857,6 +921,49 @@ impl EventQueue for SqliteEventQueue {
             Reply::Done => Ok(()),
             other => Err(unexpected(other)),
         }
+    }
+
+    async fn hold(&self, message: &OutboxMessage) -> Result<(), StoreError> {
+        if message.body.len() > MAX_PAYLOAD_BYTES {
+            return Err(StoreError::backend(PayloadTooLarge(message.body.len())));
+        }
+        let retention =
+            chrono::Duration::from_std(OUTBOX_RETENTION).unwrap_or(chrono::Duration::MAX);
+        let op = Op::Hold {
+            message: message.clone(),
+            expired_before: nanos(message.sent_at)?
+                .saturating_sub(retention.num_nanoseconds().unwrap_or(i64::MAX)),
+        };
+        match self.write(op).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn held(
+        &self,
+        target_arn: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let target = target_arn.map(str::to_owned);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, target_arn, body, attributes, sent_at FROM outbox
+                     WHERE ?1 IS NULL OR target_arn = ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(StoreError::backend)?;
+            let mut rows = stmt
+                .query(params![target, limit])
+                .map_err(StoreError::backend)?;
+            let mut held = Vec::new();
+            while let Some(row) = rows.next().map_err(StoreError::backend)? {
+                held.push(decode_held(row)?);
+            }
+            Ok(held)
+        })
+        .await
     }
 }
 

@@ -14,7 +14,9 @@ use std::process::{Child, Command, Stdio};
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use nimbus_core::queue::memory::MemoryEventQueue;
-use nimbus_core::queue::{EventInvokeConfig, EventQueue, QueuedEvent};
+use nimbus_core::queue::{
+    EventInvokeConfig, EventQueue, MessageAttribute, OutboxMessage, QueuedEvent, OUTBOX_RETENTION,
+};
 use nimbus_core::{FunctionName, StoreError};
 use nimbus_store::SqliteEventQueue;
 use tempfile::TempDir;
@@ -147,8 +149,10 @@ macro_rules! all_cases {
             recover_releases_other_owners_only,
             invoke_configs_crud_and_list_order,
             forget_function_removes_configs_and_events,
+            held_messages_are_listed_by_target_in_order,
         ], restart: [
             every_unfinished_event_is_leasable_after_a_restart,
+            held_messages_survive_a_restart,
         ]);)*
     };
 }
@@ -768,6 +772,96 @@ async fn times_outside_the_stored_range_are_refused() {
     assert_eq!(ids(&queue.lease("A", far, 10).await.expect("lease")), ["e"]);
 }
 
+fn held(id: &str, target: &str, sent_at: DateTime<Utc>) -> OutboxMessage {
+    OutboxMessage {
+        id: id.to_owned(),
+        target_arn: target.to_owned(),
+        body: Bytes::from(format!("{{\"event\":\"{id}\"}}")),
+        attributes: [
+            ("RequestID".to_owned(), MessageAttribute::string(id)),
+            ("ErrorCode".to_owned(), MessageAttribute::number(200)),
+        ]
+        .into_iter()
+        .collect(),
+        sent_at,
+    }
+}
+
+const DLQ: &str = "arn:aws:sqs:us-east-1:000000000000:dlq";
+const TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:failures";
+
+async fn held_messages_are_listed_by_target_in_order(queue: &dyn EventQueue) {
+    let at = now();
+    for (id, target) in [("m1", DLQ), ("m2", TOPIC), ("m3", DLQ)] {
+        queue.hold(&held(id, target, at)).await.expect("hold");
+    }
+    let err = queue.hold(&held("m1", DLQ, at)).await.expect_err("same id");
+    assert!(matches!(err, StoreError::AlreadyExists), "{err:?}");
+    let all = queue.held(None, 10).await.expect("held");
+    assert_eq!(
+        all,
+        vec![
+            held("m1", DLQ, at),
+            held("m2", TOPIC, at),
+            held("m3", DLQ, at)
+        ]
+    );
+    let dlq: Vec<_> = queue
+        .held(Some(DLQ), 10)
+        .await
+        .expect("held")
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(dlq, ["m1", "m3"]);
+    assert_eq!(queue.held(Some(TOPIC), 10).await.expect("held").len(), 1);
+    assert_eq!(queue.held(None, 2).await.expect("held").len(), 2);
+    assert!(queue
+        .held(Some("arn:aws:sqs:us-east-1:000000000000:other"), 10)
+        .await
+        .expect("held")
+        .is_empty());
+    // Held messages are not events.
+    assert!(queue.is_empty().await.expect("is_empty"));
+}
+
+async fn held_messages_survive_a_restart(fixture: &mut Fixture) {
+    let old = now() - TimeDelta::from_std(OUTBOX_RETENTION).expect("retention") - secs(60);
+    fixture
+        .queue()
+        .hold(&held("old", DLQ, old))
+        .await
+        .expect("hold");
+    fixture
+        .queue()
+        .hold(&held("kept", DLQ, now()))
+        .await
+        .expect("hold");
+    fixture.restart();
+    let ids: Vec<_> = fixture
+        .queue()
+        .held(Some(DLQ), 10)
+        .await
+        .expect("held")
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    // The durable queue drops what is past retention when it takes a new message.
+    assert!(ids.ends_with(&["kept".to_owned()]), "{ids:?}");
+    assert_eq!(
+        fixture
+            .queue()
+            .held(Some(DLQ), 10)
+            .await
+            .expect("held")
+            .iter()
+            .find(|m| m.id == "kept")
+            .expect("kept")
+            .attributes["ErrorCode"],
+        MessageAttribute::number(200)
+    );
+}
+
 #[test]
 fn schema_is_versioned_and_newer_databases_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -777,7 +871,7 @@ fn schema_is_versioned_and_newer_databases_are_refused() {
     let version: i64 = side
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("user_version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let mode: String = side
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .expect("journal_mode");

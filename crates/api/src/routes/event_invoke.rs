@@ -153,8 +153,9 @@ fn apply(
     Ok(base)
 }
 
-/// Destinations must be functions of this account: Nimbus has no SQS, SNS or EventBridge to
-/// deliver to, and says so rather than accepting a destination that would never receive.
+/// Destinations are functions of this account, or SQS queues and SNS topics, whose messages
+/// Nimbus holds (it hosts no queues or topics yet; `nimbus dead-letters` lists them). Other
+/// targets (EventBridge, S3) are refused rather than accepted and never delivered to.
 fn checked_destination(api: &ApiState, arn: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(arn) = arn.filter(|a| !a.is_empty()) else {
         return Ok(None);
@@ -164,10 +165,11 @@ fn checked_destination(api: &ApiState, arn: Option<String>) -> Result<Option<Str
         .then(|| FunctionRef::parse(&arn).ok())
         .flatten()
         .filter(|r| r.belongs_to(&api.account));
-    if function.is_none() {
+    if function.is_none() && !nimbus_core::arn::is_queue_or_topic(&arn) {
         return Err(ServiceError::InvalidParameterValue(format!(
             "The destination ARN {arn} is invalid: Nimbus delivers to Lambda functions of this \
-             account (arn:aws:lambda:{}:{}:function:NAME)",
+             account (arn:aws:lambda:{}:{}:function:NAME) and holds messages for SQS queues and \
+             SNS topics",
             api.account.region, api.account.account_id
         ))
         .into());

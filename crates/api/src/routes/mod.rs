@@ -10,6 +10,7 @@ mod functions;
 mod http_routes;
 mod invoke;
 mod logs;
+mod outbox;
 mod paging;
 pub mod schedules;
 mod tags;
@@ -92,7 +93,9 @@ pub(crate) fn router(state: ApiState) -> Router {
                 .delete(urls::delete),
         )
         .route("/2021-10-31/functions/{name}/urls", get(urls::list))
-        // Nimbus's own endpoint for the gateway's routes (not an AWS API).
+        // Nimbus's own endpoints (not AWS APIs): messages held for queues and topics, and
+        // the gateway's routes.
+        .route("/_nimbus/outbox", get(outbox::list))
         .route(
             "/_nimbus/routes",
             get(http_routes::list)

@@ -58,6 +58,24 @@ pub struct HttpRoute {
     pub target: String,
 }
 
+/// A message held for a queue or topic, as `/_nimbus/outbox` returns it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HeldMessage {
+    pub message_id: String,
+    pub target_arn: String,
+    pub body: String,
+    pub message_attributes: std::collections::BTreeMap<String, HeldAttribute>,
+    pub sent_timestamp: String,
+}
+
+/// One attribute of a [`HeldMessage`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HeldAttribute {
+    pub string_value: String,
+}
+
 /// A function's configuration as the API returns it (lenient: unknown fields are ignored).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -614,6 +632,36 @@ impl LambdaClient {
             .context("list the routes")?;
         Ok(Answer {
             typed: answer.typed.routes,
+            json: answer.json,
+        })
+    }
+
+    /// Messages held for queues and topics (all, or one target's), oldest first.
+    pub async fn held_messages(
+        &self,
+        target: Option<&str>,
+        limit: usize,
+    ) -> Result<Answer<Vec<HeldMessage>>> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Held {
+            messages: Vec<HeldMessage>,
+        }
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push("_nimbus").push("outbox");
+        }
+        url.query_pairs_mut()
+            .append_pair("MaxItems", &limit.clamp(1, 1000).to_string());
+        if let Some(target) = target {
+            url.query_pairs_mut().append_pair("TargetArn", target);
+        }
+        let answer: Answer<Held> = self
+            .send_json(self.http.get(url))
+            .await
+            .context("list the held messages")?;
+        Ok(Answer {
+            typed: answer.typed.messages,
             json: answer.json,
         })
     }

@@ -3,6 +3,7 @@
 pub mod alias;
 pub mod client;
 pub mod concurrency;
+pub mod dead_letters;
 pub mod deploy;
 pub mod functions;
 pub mod invoke;

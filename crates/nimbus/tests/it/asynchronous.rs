@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    DestinationConfig, Environment, FunctionCode, InvocationType, OnFailure, OnSuccess, Runtime,
+    DeadLetterConfig, DestinationConfig, Environment, FunctionCode, InvocationType, OnFailure,
+    OnSuccess, Runtime,
 };
 use nimbus_sandbox::sys::Isolation;
 use nimbus_scheduler::AsyncSettings;
@@ -268,6 +269,136 @@ async fn failures_are_retried_then_recorded_at_the_on_failure_destination() {
 
 /// 1000 events accepted, the server SIGKILLed while it runs them, restarted: every accepted
 /// event runs at least once, and none more than twice (once before the crash, once after).
+#[tokio::test]
+async fn failed_events_go_to_the_dead_letter_queue_and_queue_destinations_are_held() {
+    let h = harness().await;
+    let client = h.client();
+    let out = h.root.path().join("out.txt");
+    let dlq = "arn:aws:sqs:us-east-1:000000000000:orders-dlq";
+    let topic = "arn:aws:sns:us-east-1:000000000000:order-failures";
+    deploy_recorder(&client, "orders", &out).await;
+    let updated = client
+        .update_function_configuration()
+        .function_name("orders")
+        .dead_letter_config(DeadLetterConfig::builder().target_arn(dlq).build())
+        .send()
+        .await
+        .expect("set the dead-letter queue");
+    assert_eq!(
+        updated.dead_letter_config().and_then(|d| d.target_arn()),
+        Some(dlq)
+    );
+    client
+        .put_function_event_invoke_config()
+        .function_name("orders")
+        .maximum_retry_attempts(0)
+        .send()
+        .await
+        .expect("no retries");
+
+    send_event(&client, "orders", r#"{"fail": true, "order": 7}"#).await;
+    send_event(&client, "orders", r#"{"order": 8}"#).await;
+    let held = || async {
+        let body = reqwest::get(h.server.url("/_nimbus/outbox"))
+            .await
+            .expect("outbox")
+            .text()
+            .await
+            .expect("body");
+        crate::cli::json(&body)["Messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let started = Instant::now();
+    let messages = loop {
+        let messages = held().await;
+        if !messages.is_empty() {
+            break messages;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no dead letter"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Only the failed event; the body is the original event; Lambda's attributes.
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let m = &messages[0];
+    assert_eq!(m["TargetArn"], dlq);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(m["Body"].as_str().expect("body")).expect("json"),
+        serde_json::json!({"fail": true, "order": 7})
+    );
+    let attributes = &m["MessageAttributes"];
+    assert_eq!(
+        attributes["ErrorCode"],
+        serde_json::json!({"DataType": "Number", "StringValue": "200"})
+    );
+    assert_eq!(attributes["ErrorMessage"]["StringValue"], "asked to fail");
+    assert_eq!(attributes["RequestID"]["DataType"], "String");
+    let request_id = attributes["RequestID"]["StringValue"]
+        .as_str()
+        .expect("request id");
+    assert_eq!(uuid::Uuid::parse_str(request_id).map(|_| ()), Ok(()));
+
+    // An on-failure destination that is a topic takes precedence; its record is held too.
+    client
+        .put_function_event_invoke_config()
+        .function_name("orders")
+        .maximum_retry_attempts(0)
+        .destination_config(
+            DestinationConfig::builder()
+                .on_failure(OnFailure::builder().destination(topic).build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("topic destination");
+    send_event(&client, "orders", r#"{"fail": true, "order": 9}"#).await;
+    let started = Instant::now();
+    while held().await.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no record for the topic"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let endpoint = h.server.endpoint.clone();
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        crate::cli::nimbus(
+            &endpoint,
+            &["dead-letters", "--target", topic, "--output", "json"],
+        )
+    })
+    .await
+    .expect("cli");
+    assert!(ok, "{stderr}");
+    let listed = crate::cli::json(&stdout)["Messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(listed.len(), 1, "{stdout}");
+    let record: serde_json::Value =
+        serde_json::from_str(listed[0]["Body"].as_str().expect("body")).expect("record");
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(
+        record["requestPayload"],
+        serde_json::json!({"fail": true, "order": 9})
+    );
+    let endpoint = h.server.endpoint.clone();
+    let (ok, stdout, stderr) =
+        tokio::task::spawn_blocking(move || crate::cli::nimbus(&endpoint, &["dead-letters"]))
+            .await
+            .expect("cli");
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("SENT"), "{stdout}");
+    assert!(
+        stdout.contains("orders-dlq") && stdout.contains("200 asked to fail"),
+        "{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn accepted_events_survive_a_crash_of_the_server() {
     let root = tempfile::tempdir().expect("tempdir");
