@@ -790,6 +790,12 @@ fn held(id: &str, target: &str, sent_at: DateTime<Utc>) -> OutboxMessage {
 const DLQ: &str = "arn:aws:sqs:us-east-1:000000000000:dlq";
 const TOPIC: &str = "arn:aws:sns:us-east-1:000000000000:failures";
 
+/// Ids of the messages held for `target`, in order.
+async fn held_ids(queue: &dyn EventQueue, target: &str) -> Vec<String> {
+    let held = queue.held(Some(target), 10).await.expect("held");
+    held.into_iter().map(|m| m.id).collect()
+}
+
 async fn held_messages_are_listed_by_target_in_order(queue: &dyn EventQueue) {
     let at = now();
     for (id, target) in [("m1", DLQ), ("m2", TOPIC), ("m3", DLQ)] {
@@ -806,14 +812,7 @@ async fn held_messages_are_listed_by_target_in_order(queue: &dyn EventQueue) {
             held("m3", DLQ, at)
         ]
     );
-    let dlq: Vec<_> = queue
-        .held(Some(DLQ), 10)
-        .await
-        .expect("held")
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
-    assert_eq!(dlq, ["m1", "m3"]);
+    assert_eq!(held_ids(queue, DLQ).await, ["m1", "m3"]);
     assert_eq!(queue.held(Some(TOPIC), 10).await.expect("held").len(), 1);
     assert_eq!(queue.held(None, 2).await.expect("held").len(), 2);
     assert!(queue
@@ -838,14 +837,7 @@ async fn held_messages_survive_a_restart(fixture: &mut Fixture) {
         .await
         .expect("hold");
     fixture.restart();
-    let ids: Vec<_> = fixture
-        .queue()
-        .held(Some(DLQ), 10)
-        .await
-        .expect("held")
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+    let ids = held_ids(fixture.queue(), DLQ).await;
     // The durable queue drops what is past retention when it takes a new message.
     assert!(ids.ends_with(&["kept".to_owned()]), "{ids:?}");
     assert_eq!(
