@@ -102,7 +102,7 @@ pub struct SettingsShape {
     pub dead_letter_config: Option<DeadLetterConfigShape>,
     /// `LoggingConfig`.
     pub logging_config: Option<LoggingConfigShape>,
-    /// `Layers`.
+    /// `Layers`: ARNs, which the route resolves against the store before validation.
     pub layers: Option<Vec<String>>,
     /// `PackageType`.
     pub package_type: Option<String>,
@@ -132,7 +132,8 @@ impl SettingsShape {
                 system_log_level: l.system_log_level,
                 log_group: l.log_group,
             }),
-            layers: self.layers,
+            // Looked up by the caller (see `SettingsShape::layers`).
+            layers: None,
         }
     }
 }
@@ -198,6 +199,8 @@ pub struct TagResourceRequest {
 pub struct LayerShape {
     /// Layer version ARN.
     pub arn: String,
+    /// Size of the layer's archive in bytes.
+    pub code_size: u64,
 }
 
 /// `SnapStart` of a configuration (always off in Nimbus).
@@ -309,7 +312,10 @@ impl FunctionConfiguration {
             layers: (!s.layers.is_empty()).then(|| {
                 s.layers
                     .iter()
-                    .map(|arn| LayerShape { arn: arn.clone() })
+                    .map(|l| LayerShape {
+                        arn: l.arn.clone(),
+                        code_size: l.content.size,
+                    })
                     .collect()
             }),
             state: Some(f.state.as_str()),

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use crate::alias::Alias;
 use crate::error::StoreError;
 use crate::function::{Function, FunctionVersion};
+use crate::layer::LayerVersion;
 use crate::names::FunctionName;
 use crate::store::{AliasPage, BlobId, BlobStore, FunctionPage, MetadataStore, VersionPage};
 use crate::url::{FunctionUrlConfig, FunctionUrlPage, HttpRoute, LATEST};
@@ -63,7 +64,13 @@ pub struct MemoryMetadataStore {
     urls: Mutex<BTreeMap<(FunctionName, String), FunctionUrlConfig>>,
     /// Gateway routes by route key.
     routes: Mutex<BTreeMap<String, HttpRoute>>,
+    /// Layer versions by name and version, and the highest version each layer ever had.
+    layers: Mutex<Layers>,
 }
+
+/// Layer versions by (name, version), and the highest version each name ever had.
+#[derive(Debug, Default)]
+struct Layers(BTreeMap<(String, u64), LayerVersion>, BTreeMap<String, u64>);
 
 type Guard<'a, T> = std::sync::MutexGuard<'a, BTreeMap<FunctionName, T>>;
 
@@ -178,12 +185,23 @@ impl MetadataStore for MemoryMetadataStore {
 
     async fn code_in_use(&self, sha256_hex: &str) -> Result<bool, StoreError> {
         let (map, versioning) = self.lock_all();
-        let latest = map.values().any(|(f, _)| f.code.sha256_hex == sha256_hex);
+        let uses = |f: &Function| {
+            f.code.sha256_hex == sha256_hex
+                || f.settings
+                    .layers
+                    .iter()
+                    .any(|l| l.content.sha256_hex == sha256_hex)
+        };
+        let latest = map.values().any(|(f, _)| uses(f));
         let published = versioning
             .values()
             .flat_map(|v| v.versions.values())
-            .any(|(f, _)| f.code.sha256_hex == sha256_hex);
-        Ok(latest || published)
+            .any(|(f, _)| uses(f));
+        let layer = lock(&self.layers)
+            .0
+            .values()
+            .any(|l| l.content.sha256_hex == sha256_hex);
+        Ok(latest || published || layer)
     }
 
     async fn usage(&self) -> Result<(u64, u64), StoreError> {
@@ -515,6 +533,55 @@ impl MetadataStore for MemoryMetadataStore {
     async fn delete_route(&self, route_key: &str) -> Result<(), StoreError> {
         lock(&self.routes)
             .remove(route_key)
+            .map(|_| ())
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn publish_layer_version(
+        &self,
+        layer: &LayerVersion,
+    ) -> Result<LayerVersion, StoreError> {
+        let mut guard = lock(&self.layers);
+        let Layers(versions, last) = &mut *guard;
+        let next = last.get(&layer.name).copied().unwrap_or(0) + 1;
+        last.insert(layer.name.clone(), next);
+        let stored = LayerVersion {
+            version: next,
+            ..layer.clone()
+        };
+        versions.insert((layer.name.clone(), next), stored.clone());
+        Ok(stored)
+    }
+
+    async fn get_layer_version(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<LayerVersion>, StoreError> {
+        Ok(lock(&self.layers)
+            .0
+            .get(&(name.to_owned(), version))
+            .cloned())
+    }
+
+    async fn list_layer_versions(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<LayerVersion>, StoreError> {
+        let mut all: Vec<LayerVersion> = lock(&self.layers)
+            .0
+            .values()
+            .filter(|l| name.is_none_or(|n| l.name == n))
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name).then(b.version.cmp(&a.version)));
+        Ok(all)
+    }
+
+    async fn delete_layer_version(&self, name: &str, version: u64) -> Result<(), StoreError> {
+        lock(&self.layers)
+            .0
+            .remove(&(name.to_owned(), version))
             .map(|_| ())
             .ok_or(StoreError::NotFound)
     }

@@ -102,8 +102,8 @@ pub struct FunctionSettings {
     pub dead_letter_target: Option<String>,
     /// Logging configuration.
     pub logging: LoggingConfig,
-    /// Layer version ARNs, in extraction order.
-    pub layers: Vec<String>,
+    /// Layers, in extraction order (later ones win), as they were when configured.
+    pub layers: Vec<crate::layer::LayerRef>,
 }
 
 /// The code package of a function: a zip in the blob store, addressed by its SHA-256.

@@ -17,6 +17,7 @@ pub mod error;
 pub mod fake;
 pub mod function;
 pub mod invoke;
+pub mod layer;
 pub mod limits;
 pub mod logs;
 pub mod names;

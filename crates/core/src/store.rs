@@ -91,7 +91,8 @@ pub trait MetadataStore: Send + Sync + 'static {
         remove: &[String],
     ) -> Result<(), StoreError>;
 
-    /// Whether any function's `$LATEST` or published version uses the blob with this hex SHA-256.
+    /// Whether any function's `$LATEST` or published version uses the blob with this hex
+    /// SHA-256, as its code or as a layer, or a layer version holds it.
     async fn code_in_use(&self, sha256_hex: &str) -> Result<bool, StoreError>;
 
     /// Number of functions, and the total size in bytes of the code packages of their
@@ -244,6 +245,29 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Delete the gateway route with this key; [`StoreError::NotFound`] if there is none.
     async fn delete_route(&self, route_key: &str) -> Result<(), StoreError>;
+
+    /// Store a new version of `layer.name`: its number (returned in the stored value) is one
+    /// more than the highest that layer ever had, deleted ones included.
+    async fn publish_layer_version(
+        &self,
+        layer: &crate::layer::LayerVersion,
+    ) -> Result<crate::layer::LayerVersion, StoreError>;
+
+    /// One version of a layer.
+    async fn get_layer_version(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<crate::layer::LayerVersion>, StoreError>;
+
+    /// The versions of one layer (or of every layer), by name, newest version first.
+    async fn list_layer_versions(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<crate::layer::LayerVersion>, StoreError>;
+
+    /// Delete a layer version; [`StoreError::NotFound`] if there is none.
+    async fn delete_layer_version(&self, name: &str, version: u64) -> Result<(), StoreError>;
 }
 
 /// The address of a blob: lower-case hex SHA-256 of its bytes.

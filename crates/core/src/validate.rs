@@ -89,8 +89,9 @@ pub struct SettingsInput {
     pub dead_letter_target: Option<String>,
     /// `LoggingConfig`.
     pub logging: Option<LoggingInput>,
-    /// `Layers` (replaces the list when present).
-    pub layers: Option<Vec<String>>,
+    /// `Layers` (replaces the list when present), already looked up in the store: the
+    /// caller turns ARNs into references, since only it can tell which versions exist.
+    pub layers: Option<Vec<crate::layer::LayerRef>>,
 }
 
 impl SettingsInput {
@@ -208,17 +209,7 @@ impl SettingsInput {
             s.logging = validate_logging(logging, &s.logging)?;
         }
         if let Some(layers) = self.layers {
-            if layers.len() > 5 {
-                return Err(ServiceError::InvalidParameterValue(
-                    "Cannot reference more than 5 layers.".to_owned(),
-                ));
-            }
-            if let Some(first) = layers.first() {
-                // Layers arrive with their own API; until then no layer version exists.
-                return Err(ServiceError::InvalidParameterValue(format!(
-                    "Layer version {first} does not exist."
-                )));
-            }
+            check_layer_count(layers.len())?;
             s.layers = layers;
         }
         Ok(s)
@@ -431,6 +422,17 @@ pub fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), ServiceError
                 "Tag value for key '{key}' must be at most 256 characters."
             )));
         }
+    }
+    Ok(())
+}
+
+/// At most [`MAX_LAYERS_PER_FUNCTION`](crate::layer::MAX_LAYERS_PER_FUNCTION) layers, with
+/// Lambda's error.
+pub fn check_layer_count(count: usize) -> Result<(), ServiceError> {
+    if count > crate::layer::MAX_LAYERS_PER_FUNCTION {
+        return Err(ServiceError::InvalidParameterValue(
+            "Cannot reference more than 5 layers.".to_owned(),
+        ));
     }
     Ok(())
 }

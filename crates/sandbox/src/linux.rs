@@ -25,6 +25,8 @@ const TASK_ROOT: &str = "/var/task";
 const RUNTIME_ROOT: &str = "/var/runtime";
 /// The custom-runtime entry point, inside the environment.
 const BOOTSTRAP: &str = "/var/task/bootstrap";
+/// A custom runtime's entry point when the code has none: from a layer.
+const OPT_BOOTSTRAP: &str = "/opt/bootstrap";
 /// The Python runtime interface client, relative to the runtimes directory.
 const PYTHON_RIC: &str = "python/bootstrap.py";
 /// The Node.js runtime interface client, relative to the runtimes directory.
@@ -166,21 +168,38 @@ impl LinuxSandbox {
         let ric = |path: &str| runtime_root.join(path).to_string_lossy().into_owned();
         match spec.runtime.family() {
             RuntimeFamily::Provided => {
-                let bootstrap = spec.code_dir.join("bootstrap");
-                match std::fs::metadata(&bootstrap) {
-                    Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
-                        Entrypoint::Run {
-                            program: PathBuf::from(BOOTSTRAP),
-                            args: Vec::new(),
+                // Lambda looks in the code first, then in the layers (a runtime shipped as a
+                // layer); the first file found is the one run.
+                let in_layers = spec.opt_dir.as_ref().map(|opt| {
+                    let program = match self.config.isolation {
+                        Isolation::None => opt.join("bootstrap"),
+                        Isolation::Namespaces => PathBuf::from(OPT_BOOTSTRAP),
+                    };
+                    (opt.join("bootstrap"), program)
+                });
+                let candidates =
+                    std::iter::once((spec.code_dir.join("bootstrap"), PathBuf::from(BOOTSTRAP)))
+                        .chain(in_layers);
+                for (on_host, program) in candidates {
+                    match std::fs::metadata(&on_host) {
+                        Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
+                            return Entrypoint::Run {
+                                program,
+                                args: Vec::new(),
+                            }
                         }
+                        Ok(meta) if meta.is_file() => {
+                            return Entrypoint::Invalid(format!(
+                                "fork/exec {}: permission denied",
+                                program.display()
+                            ))
+                        }
+                        _ => {}
                     }
-                    Ok(meta) if meta.is_file() => {
-                        Entrypoint::Invalid(format!("fork/exec {BOOTSTRAP}: permission denied"))
-                    }
-                    _ => Entrypoint::Invalid(format!(
-                        "Couldn't find valid bootstrap(s): [{BOOTSTRAP} /opt/bootstrap]"
-                    )),
                 }
+                Entrypoint::Invalid(format!(
+                    "Couldn't find valid bootstrap(s): [{BOOTSTRAP} {OPT_BOOTSTRAP}]"
+                ))
             }
             RuntimeFamily::Python => Entrypoint::Run {
                 program: self.interpreter(&spec.runtime),

@@ -16,6 +16,7 @@ pub(crate) fn environment_spec(
     version: &str,
     account: &AccountContext,
     code_dir: PathBuf,
+    opt_dir: Option<PathBuf>,
 ) -> EnvironmentSpec {
     let s = &function.settings;
     let environment_id = uuid::Uuid::new_v4().simple().to_string();
@@ -58,16 +59,31 @@ pub(crate) fn environment_spec(
         }
     }
     match s.runtime.family() {
+        // Layer directories come first, as on Lambda (`python/`, `python/lib/pythonX.Y/
+        // site-packages`, `nodejs/node_modules`, `nodejs/nodeNN/node_modules`).
         RuntimeFamily::Python => {
             set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", s.runtime));
-            set("PYTHONPATH", "/var/runtime".to_owned());
+            set(
+                "PYTHONPATH",
+                format!(
+                    "/opt/python/lib/{}/site-packages:/opt/python:/var/runtime",
+                    s.runtime
+                ),
+            );
         }
         RuntimeFamily::Node => {
             set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", s.runtime));
+            let major = s
+                .runtime
+                .as_str()
+                .trim_start_matches("nodejs")
+                .trim_end_matches(".x");
             set(
                 "NODE_PATH",
-                "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"
-                    .to_owned(),
+                format!(
+                    "/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:\
+                     /var/runtime/node_modules:/var/runtime:/var/task"
+                ),
             );
         }
         RuntimeFamily::Provided => {}
@@ -85,7 +101,7 @@ pub(crate) fn environment_spec(
         ephemeral_storage_mb: s.ephemeral_storage_mb,
         timeout: Duration::from_secs(u64::from(s.timeout_s)),
         code_dir,
-        opt_dir: None,
+        opt_dir,
         variables: vars,
         log_group,
         log_stream,

@@ -370,7 +370,11 @@ impl Scheduler {
             tokio::spawn(async move { env.shutdown().await });
         }
         let code_dir = self.code.directory(&function.code.sha256_hex).await?;
-        let spec = environment_spec(function, &key.version, &self.account, code_dir);
+        let opt_dir = self
+            .code
+            .layers_directory(&function.settings.layers)
+            .await?;
+        let spec = environment_spec(function, &key.version, &self.account, code_dir, opt_dir);
         self.sandbox
             .create(spec, Arc::clone(&self.logs))
             .await

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use nimbus_core::layer::LayerVersion;
 use nimbus_core::url::{FunctionUrlConfig, FunctionUrlPage, HttpRoute};
 use nimbus_core::{
     Alias, AliasPage, Function, FunctionName, FunctionPage, FunctionVersion, MetadataStore,
@@ -92,6 +93,19 @@ const MIGRATIONS: &[&str] = &[
          target     TEXT NOT NULL,
          body       TEXT NOT NULL,
          updated_at TEXT NOT NULL
+     ) STRICT;",
+    // 4: layer versions, and the highest version number each layer ever had.
+    "CREATE TABLE layer_versions (
+         name        TEXT    NOT NULL,
+         version     INTEGER NOT NULL CHECK (version > 0),
+         code_sha256 TEXT    NOT NULL,
+         body        TEXT    NOT NULL,
+         PRIMARY KEY (name, version)
+     ) STRICT;
+     CREATE INDEX layer_versions_code_sha256 ON layer_versions (code_sha256);
+     CREATE TABLE layer_counters (
+         name         TEXT    NOT NULL PRIMARY KEY,
+         last_version INTEGER NOT NULL CHECK (last_version > 0)
      ) STRICT;",
 ];
 
@@ -504,9 +518,14 @@ impl MetadataStore for SqliteMetadataStore {
     async fn code_in_use(&self, sha256_hex: &str) -> Result<bool, StoreError> {
         let sha = sha256_hex.to_owned();
         self.with_conn(move |conn| {
+            // A function's layers live in its JSON body; a digest is 64 hex digits, so finding
+            // it there means a layer reference (at worst a blob is kept a while longer).
             conn.query_row(
                 "SELECT EXISTS (SELECT 1 FROM functions WHERE code_sha256 = ?1)
-                     OR EXISTS (SELECT 1 FROM function_versions WHERE code_sha256 = ?1)",
+                     OR EXISTS (SELECT 1 FROM function_versions WHERE code_sha256 = ?1)
+                     OR EXISTS (SELECT 1 FROM layer_versions WHERE code_sha256 = ?1)
+                     OR EXISTS (SELECT 1 FROM functions WHERE instr(body, ?1) > 0)
+                     OR EXISTS (SELECT 1 FROM function_versions WHERE instr(body, ?1) > 0)",
                 [&sha],
                 |row| row.get(0),
             )
@@ -1245,6 +1264,107 @@ impl MetadataStore for SqliteMetadataStore {
                 out.push(serde_json::from_str(&body).map_err(StoreError::backend)?);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn publish_layer_version(
+        &self,
+        layer: &LayerVersion,
+    ) -> Result<LayerVersion, StoreError> {
+        let layer = layer.clone();
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            let version: i64 = tx
+                .query_row(
+                    "INSERT INTO layer_counters (name, last_version) VALUES (?1, 1)
+                     ON CONFLICT (name) DO UPDATE SET last_version = last_version + 1
+                     RETURNING last_version",
+                    [&layer.name],
+                    |row| row.get(0),
+                )
+                .map_err(StoreError::backend)?;
+            let stored = LayerVersion {
+                version: u64::try_from(version).map_err(StoreError::backend)?,
+                ..layer
+            };
+            let body = serde_json::to_string(&stored).map_err(StoreError::backend)?;
+            tx.execute(
+                "INSERT INTO layer_versions (name, version, code_sha256, body)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![stored.name, version, stored.content.sha256_hex, body],
+            )
+            .map_err(StoreError::backend)?;
+            tx.commit().map_err(StoreError::backend)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn get_layer_version(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<LayerVersion>, StoreError> {
+        let name = name.to_owned();
+        let Ok(version) = i64::try_from(version) else {
+            return Ok(None);
+        };
+        self.with_conn(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM layer_versions WHERE name = ?1 AND version = ?2",
+                    params![name, version],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(StoreError::backend)?;
+            body.map(|b| serde_json::from_str(&b).map_err(StoreError::backend))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_layer_versions(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<LayerVersion>, StoreError> {
+        let name = name.map(str::to_owned);
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT body FROM layer_versions WHERE ?1 IS NULL OR name = ?1
+                     ORDER BY name, version DESC",
+                )
+                .map_err(StoreError::backend)?;
+            let bodies = stmt
+                .query_map([&name], |r| r.get::<_, String>(0))
+                .map_err(StoreError::backend)?;
+            let mut out = Vec::new();
+            for body in bodies {
+                let body = body.map_err(StoreError::backend)?;
+                out.push(serde_json::from_str(&body).map_err(StoreError::backend)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_layer_version(&self, name: &str, version: u64) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        let version = i64::try_from(version).map_err(|_| StoreError::NotFound)?;
+        self.with_conn(move |conn| {
+            let tx = write_tx(conn)?;
+            let deleted = tx
+                .execute(
+                    "DELETE FROM layer_versions WHERE name = ?1 AND version = ?2",
+                    params![name, version],
+                )
+                .map_err(StoreError::backend)?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().map_err(StoreError::backend)
         })
         .await
     }

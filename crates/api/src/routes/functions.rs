@@ -13,7 +13,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use chrono::Utc;
 use nimbus_core::{
-    limits, package, validate, CodeRef, Function, FunctionName, FunctionRef, FunctionState,
+    layer, limits, package, validate, CodeRef, Function, FunctionName, FunctionRef, FunctionState,
     FunctionVersion, Qualifier, ServiceError, StoreError,
 };
 
@@ -101,6 +101,45 @@ async fn publish_now(
     }
 }
 
+/// Look up the layer version ARNs of a `Layers` list; Lambda's errors for too many, unknown
+/// and repeated layers.
+async fn resolve_layers(
+    api: &ApiState,
+    arns: Option<Vec<String>>,
+) -> Result<Option<Vec<layer::LayerRef>>, ApiError> {
+    let Some(arns) = arns else {
+        return Ok(None);
+    };
+    validate::check_layer_count(arns.len())?;
+    let mut resolved: Vec<layer::LayerRef> = Vec::with_capacity(arns.len());
+    let mut names = std::collections::HashSet::new();
+    for arn in arns {
+        let missing = || {
+            ApiError(ServiceError::InvalidParameterValue(format!(
+                "Layer version {arn} does not exist."
+            )))
+        };
+        let (name, version) =
+            layer::parse_layer_version_arn(&arn, &api.account).ok_or_else(missing)?;
+        let found = api
+            .meta
+            .get_layer_version(&name, version)
+            .await?
+            .ok_or_else(missing)?;
+        if !names.insert(name) {
+            return Err(ServiceError::InvalidParameterValue(format!(
+                "Two different versions of the same layer are not allowed to be referenced in the same function. {arn}"
+            ))
+            .into());
+        }
+        resolved.push(layer::LayerRef {
+            arn,
+            content: found.content,
+        });
+    }
+    Ok(Some(resolved))
+}
+
 /// Decode and check a code package from a request, storing nothing.
 async fn check_code(code: CodeInput) -> Result<(Bytes, package::PackageInfo), ApiError> {
     if code.image_uri.is_some() {
@@ -186,10 +225,13 @@ pub(crate) async fn create(
     }
     let tags = req.tags.unwrap_or_default();
     validate::validate_tags(&tags)?;
-    let settings = req
-        .settings
-        .into_input(req.architectures)
-        .for_create(&name)?;
+    let mut shape = req.settings;
+    let layers = resolve_layers(&api, shape.layers.take()).await?;
+    let settings = nimbus_core::validate::SettingsInput {
+        layers,
+        ..shape.into_input(req.architectures)
+    }
+    .for_create(&name)?;
     api.invoker.check_runtime(&settings.runtime)?;
     let code = req.code.ok_or_else(|| {
         ServiceError::InvalidParameterValue("Please provide a source for function code.".into())
@@ -199,6 +241,7 @@ pub(crate) async fn create(
         return Err(already_exists(&name));
     }
     let code = store_code(&api, code).await?;
+    layer::check_unzipped_total(&code, &settings.layers)?;
     let function = Function {
         name,
         version: FunctionVersion::Latest,
@@ -388,6 +431,7 @@ pub(crate) async fn update_code(
     }
     let code = store_code(&api, req.code).await?;
     let updated = modify(&api, &name, req.revision_id.as_deref(), |f| {
+        layer::check_unzipped_total(&code, &f.settings.layers)?;
         Ok(Function {
             code: code.clone(),
             settings: nimbus_core::FunctionSettings {
@@ -431,9 +475,15 @@ pub(crate) async fn update_configuration(
             .into());
         }
     }
-    let input = req.settings.into_input(None);
+    let mut shape = req.settings;
+    let layers = resolve_layers(&api, shape.layers.take()).await?;
+    let input = nimbus_core::validate::SettingsInput {
+        layers,
+        ..shape.into_input(None)
+    };
     let updated = modify(&api, &name, req.revision_id.as_deref(), |f| {
         let settings = input.clone().apply_to(&f.settings)?;
+        layer::check_unzipped_total(&f.code, &settings.layers)?;
         if settings.runtime != f.settings.runtime {
             api.invoker.check_runtime(&settings.runtime)?;
         }

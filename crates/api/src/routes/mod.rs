@@ -9,6 +9,7 @@ mod extract;
 mod functions;
 mod http_routes;
 mod invoke;
+mod layers;
 mod logs;
 mod outbox;
 mod paging;
@@ -101,6 +102,15 @@ pub(crate) fn router(state: ApiState) -> Router {
             get(http_routes::list)
                 .put(http_routes::put)
                 .delete(http_routes::delete),
+        )
+        .route("/2018-10-31/layers", get(layers::list_or_find))
+        .route(
+            "/2018-10-31/layers/{name}/versions",
+            get(layers::list_versions).post(layers::publish),
+        )
+        .route(
+            "/2018-10-31/layers/{name}/versions/{version}",
+            get(layers::get).delete(layers::delete),
         )
         .route("/2016-08-19/account-settings", get(account::get_settings))
         .route("/2016-08-19/account-settings/", get(account::get_settings))

@@ -10,6 +10,7 @@ mod functions;
 mod gateway;
 mod invoke;
 mod isolation;
+mod layers;
 mod logs;
 mod malicious;
 mod persistence;

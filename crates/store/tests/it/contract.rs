@@ -59,6 +59,7 @@ macro_rules! all_cases {
             published_code_stays_in_use_and_counts,
             function_urls_crud_and_cascade,
             routes_put_list_delete,
+            layer_versions_publish_list_delete_and_keep_their_code,
         );)*
     };
 }
@@ -1122,4 +1123,110 @@ async fn routes_put_list_delete(store: &dyn MetadataStore) {
     let err = store.delete_route("GET /b").await.expect_err("gone");
     assert!(matches!(err, StoreError::NotFound), "got {err:?}");
     assert_eq!(store.list_routes().await.expect("list").len(), 1);
+}
+
+fn layer(name: &str, sha256_hex: &str) -> nimbus_core::layer::LayerVersion {
+    nimbus_core::layer::LayerVersion {
+        name: name.to_owned(),
+        version: 0,
+        description: format!("{name} layer"),
+        license_info: Some("MIT".to_owned()),
+        compatible_runtimes: vec!["python3.12".to_owned()],
+        compatible_architectures: vec![],
+        created: chrono::Utc::now(),
+        content: nimbus_core::CodeRef {
+            sha256_hex: sha256_hex.to_owned(),
+            size: 10,
+            unzipped_size: 20,
+        },
+    }
+}
+
+async fn layer_versions_publish_list_delete_and_keep_their_code(store: &dyn MetadataStore) {
+    let (a, b, c) = (sha('a'), sha('b'), sha('c'));
+    let first = store
+        .publish_layer_version(&layer("deps", &a))
+        .await
+        .expect("publish");
+    assert_eq!(first.version, 1);
+    assert_eq!(first.description, "deps layer");
+    let second = store
+        .publish_layer_version(&layer("deps", &b))
+        .await
+        .expect("publish");
+    assert_eq!(second.version, 2);
+    assert_eq!(
+        store
+            .publish_layer_version(&layer("tools", &a))
+            .await
+            .expect("publish")
+            .version,
+        1
+    );
+
+    let got = store.get_layer_version("deps", 1).await.expect("get");
+    assert_eq!(got.as_ref(), Some(&first));
+    assert_eq!(store.get_layer_version("deps", 9).await.expect("get"), None);
+    assert_eq!(store.get_layer_version("nope", 1).await.expect("get"), None);
+    let listed: Vec<(String, u64)> = store
+        .list_layer_versions(None)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|l| (l.name, l.version))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("deps".to_owned(), 2),
+            ("deps".to_owned(), 1),
+            ("tools".to_owned(), 1)
+        ]
+    );
+    assert_eq!(
+        store
+            .list_layer_versions(Some("tools"))
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+
+    // The layer's archive is in use while a version or a function holds it.
+    assert!(store.code_in_use(&b).await.expect("b"));
+    store.delete_layer_version("deps", 2).await.expect("delete");
+    assert!(matches!(
+        store.delete_layer_version("deps", 2).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(!store.code_in_use(&b).await.expect("b"));
+    let mut user = function("user", &c, 10);
+    user.settings.layers = vec![nimbus_core::layer::LayerRef {
+        arn: "arn:aws:lambda:us-east-1:000000000000:layer:deps:2".to_owned(),
+        content: second.content.clone(),
+    }];
+    store
+        .create_function(&user, &tags(&[]))
+        .await
+        .expect("create");
+    assert!(
+        store.code_in_use(&b).await.expect("b"),
+        "a function still uses the deleted version"
+    );
+    let stored = store
+        .get_function(&name("user"))
+        .await
+        .expect("get")
+        .expect("user");
+    assert_eq!(stored.settings.layers, user.settings.layers);
+
+    // Numbers are never reused after a delete.
+    assert_eq!(
+        store
+            .publish_layer_version(&layer("deps", &c))
+            .await
+            .expect("publish")
+            .version,
+        3
+    );
 }
