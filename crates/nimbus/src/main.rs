@@ -32,6 +32,9 @@ enum Command {
     /// Create, update, show, list and delete aliases of a function.
     #[command(subcommand)]
     Alias(cli::alias::AliasCommand),
+    /// Layers: publish, list, show and delete versions.
+    #[command(subcommand)]
+    Layers(cli::layers::LayersCommand),
     /// Show, set or remove a function's reserved concurrency.
     Concurrency(cli::concurrency::ConcurrencyArgs),
     /// HTTP routes of the gateway (`GET /users/{id}` → function): add, list, remove.
@@ -65,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Command::Functions(cmd) => cmd.run().await,
             Command::Versions(args) => args.run().await,
             Command::Alias(cmd) => cmd.run().await,
+            Command::Layers(cmd) => cmd.run().await,
             Command::Concurrency(args) => args.run().await,
             Command::Routes(cmd) => cmd.run().await,
             Command::Schedules(cmd) => cmd.run().await,

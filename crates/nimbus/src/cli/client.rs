@@ -22,6 +22,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Uploads of 50 MB zips over slow links must not time out.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 const PAGE_SIZE: &str = "50";
+/// The API version the layer operations live under.
+const LAYERS_API_VERSION: &str = "2018-10-31";
 
 /// Flags shared by every client subcommand.
 #[derive(Debug, Clone, Args)]
@@ -56,6 +58,46 @@ pub struct Answer<T> {
 pub struct HttpRoute {
     pub route_key: String,
     pub target: String,
+}
+
+/// A layer version as the layer API returns it (lenient: unknown fields are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LayerVersion {
+    pub layer_version_arn: String,
+    pub version: i64,
+    pub description: Option<String>,
+    pub created_date: Option<String>,
+    pub compatible_runtimes: Vec<String>,
+    pub compatible_architectures: Vec<String>,
+    pub license_info: Option<String>,
+    pub content: Option<LayerContent>,
+}
+
+/// `Content` of a published layer version.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LayerContent {
+    pub code_sha256: String,
+    pub code_size: u64,
+}
+
+/// An entry of ListLayers.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LayerSummary {
+    pub layer_name: String,
+    pub layer_arn: String,
+    pub latest_matching_version: LayerVersion,
+}
+
+/// PublishLayerVersion's input besides the name and the zip.
+#[derive(Debug, Clone, Default)]
+pub struct LayerInput {
+    pub description: Option<String>,
+    pub compatible_runtimes: Vec<String>,
+    pub compatible_architectures: Vec<String>,
+    pub license_info: Option<String>,
 }
 
 /// A message held for a queue or topic, as `/_nimbus/outbox` returns it.
@@ -172,6 +214,9 @@ pub struct FunctionSettings {
     pub environment: Option<Environment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Layer version ARNs, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<String>>,
 }
 
 impl FunctionSettings {
@@ -636,6 +681,76 @@ impl LambdaClient {
         })
     }
 
+    /// PublishLayerVersion with a zip.
+    pub async fn publish_layer_version(
+        &self,
+        name: &str,
+        zip: &[u8],
+        input: &LayerInput,
+    ) -> Result<Answer<LayerVersion>> {
+        let url = self.url_at(LAYERS_API_VERSION, &["layers", name, "versions"]);
+        let mut body = serde_json::json!({
+            "Content": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(zip)},
+        });
+        if let Some(d) = &input.description {
+            body["Description"] = d.clone().into();
+        }
+        if let Some(l) = &input.license_info {
+            body["LicenseInfo"] = l.clone().into();
+        }
+        if !input.compatible_runtimes.is_empty() {
+            body["CompatibleRuntimes"] = input.compatible_runtimes.clone().into();
+        }
+        if !input.compatible_architectures.is_empty() {
+            body["CompatibleArchitectures"] = input.compatible_architectures.clone().into();
+        }
+        self.send_json(self.http.post(url).json(&body))
+            .await
+            .with_context(|| format!("publish a version of layer {name}"))
+    }
+
+    /// GetLayerVersion.
+    pub async fn get_layer_version(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Answer<LayerVersion>> {
+        let version = version.to_string();
+        let url = self.url_at(LAYERS_API_VERSION, &["layers", name, "versions", &version]);
+        self.send_json(self.http.get(url))
+            .await
+            .with_context(|| format!("get version {version} of layer {name}"))
+    }
+
+    /// ListLayers through every page; the JSON is `{"Layers": [...]}`.
+    pub async fn list_layers(&self) -> Result<Answer<Vec<LayerSummary>>> {
+        self.list_all_at(LAYERS_API_VERSION, &["layers"], &[], "Layers")
+            .await
+            .context("list the layers")
+    }
+
+    /// ListLayerVersions through every page; the JSON is `{"LayerVersions": [...]}`.
+    pub async fn list_layer_versions(&self, name: &str) -> Result<Answer<Vec<LayerVersion>>> {
+        self.list_all_at(
+            LAYERS_API_VERSION,
+            &["layers", name, "versions"],
+            &[],
+            "LayerVersions",
+        )
+        .await
+        .with_context(|| format!("list the versions of layer {name}"))
+    }
+
+    /// DeleteLayerVersion.
+    pub async fn delete_layer_version(&self, name: &str, version: u64) -> Result<()> {
+        let version = version.to_string();
+        let url = self.url_at(LAYERS_API_VERSION, &["layers", name, "versions", &version]);
+        self.send(self.http.delete(url))
+            .await
+            .with_context(|| format!("delete version {version} of layer {name}"))?;
+        Ok(())
+    }
+
     /// Messages held for queues and topics (all, or one target's), oldest first.
     pub async fn held_messages(
         &self,
@@ -684,10 +799,21 @@ impl LambdaClient {
         query: &[(&str, &str)],
         member: &str,
     ) -> Result<Answer<Vec<T>>> {
+        self.list_all_at(API_VERSION, segments, query, member).await
+    }
+
+    /// [`list_all`](Self::list_all) for an operation under another API version.
+    async fn list_all_at<T: DeserializeOwned>(
+        &self,
+        version: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        member: &str,
+    ) -> Result<Answer<Vec<T>>> {
         let (mut typed, mut json) = (Vec::new(), Vec::new());
         let mut marker: Option<String> = None;
         loop {
-            let mut url = self.url(segments);
+            let mut url = self.url_at(version, segments);
             url.query_pairs_mut()
                 .extend_pairs(query)
                 .append_pair("MaxItems", PAGE_SIZE);

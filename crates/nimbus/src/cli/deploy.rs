@@ -53,6 +53,10 @@ pub struct DeployArgs {
     /// Description.
     #[arg(long)]
     pub description: Option<String>,
+    /// A layer version ARN (see `nimbus layers`); repeat for more, in order (later ones win).
+    /// On update, replaces the function's layers.
+    #[arg(long = "layer", value_name = "ARN")]
+    pub layers: Vec<String>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -77,9 +81,10 @@ impl DeployArgs {
             timeout: self.timeout,
             environment: collect_env(&self.env)?.map(|variables| Environment { variables }),
             description: self.description,
+            layers: (!self.layers.is_empty()).then_some(self.layers),
         };
         let progress = Progress(io::stderr().is_terminal());
-        let zip = load_code(&self.path, &progress)?;
+        let zip = load_code(&self.path, progress.0)?;
         let client = self.client.client()?;
         let name = &self.name;
         let exists = match client.get_function(name).await {
@@ -139,8 +144,10 @@ impl Progress {
     }
 }
 
-/// The zip to upload: a folder packaged in memory, or a zip file's bytes.
-fn load_code(path: &Path, progress: &Progress) -> Result<Vec<u8>> {
+/// The zip to upload: a folder packaged in memory, or a zip file's bytes. With `progress`
+/// (a person watching a terminal), says what it packs.
+pub(crate) fn load_code(path: &Path, progress: bool) -> Result<Vec<u8>> {
+    let progress = Progress(progress);
     let shown = path.display();
     let metadata = fs::metadata(path).with_context(|| format!("read {shown}"))?;
     if !metadata.is_dir() {
@@ -515,12 +522,12 @@ mod tests {
         make_tree(&dir.path().join("tree"), SystemTime::now())?;
         let zip = zip_directory(&dir.path().join("tree"))?.zip;
         fs::write(dir.path().join("code.zip"), &zip)?;
-        let quiet = Progress(false);
-        assert_eq!(load_code(&dir.path().join("code.zip"), &quiet)?, zip);
-        let err = load_code(&dir.path().join("tree/handler.py"), &quiet);
+        let quiet = false;
+        assert_eq!(load_code(&dir.path().join("code.zip"), quiet)?, zip);
+        let err = load_code(&dir.path().join("tree/handler.py"), quiet);
         assert!(err.is_err_and(|e| e.to_string().contains("is not a zip archive")));
         fs::create_dir(dir.path().join("hollow"))?;
-        let err = load_code(&dir.path().join("hollow"), &quiet);
+        let err = load_code(&dir.path().join("hollow"), quiet);
         assert!(err.is_err_and(|e| e.to_string().contains("contains no files")));
         Ok(())
     }

@@ -7,6 +7,7 @@ pub mod dead_letters;
 pub mod deploy;
 pub mod functions;
 pub mod invoke;
+pub mod layers;
 pub mod logs;
 pub mod output;
 pub mod routes;

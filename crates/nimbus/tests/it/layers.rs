@@ -468,3 +468,87 @@ async fn functions_refuse_unknown_repeated_and_too_many_layers() {
         .expect("clear layers");
     assert!(updated.layers().is_empty());
 }
+
+#[tokio::test]
+async fn the_cli_publishes_lists_and_deploys_with_layers() {
+    let h = Harness::start().await;
+    let endpoint = h.server.endpoint.clone();
+    let root = h.root.path().to_owned();
+    let layer_dir = root.join("layer/python");
+    std::fs::create_dir_all(&layer_dir).expect("mkdir");
+    std::fs::write(layer_dir.join("shared.py"), "NAME = 'from the layer'\n").expect("write");
+    let app = root.join("app");
+    std::fs::create_dir_all(&app).expect("mkdir");
+    std::fs::write(
+        app.join("app.py"),
+        "import shared\ndef handler(e, c):\n    return shared.NAME\n",
+    )
+    .expect("write");
+    let run = move |args: Vec<String>| {
+        let endpoint = endpoint.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                crate::cli::nimbus(&endpoint, &args)
+            })
+            .await
+            .expect("cli")
+        }
+    };
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let (ok, stdout, stderr) = run(vec![
+        "layers".into(),
+        "publish".into(),
+        "shared".into(),
+        path(&root.join("layer")),
+        "--runtime".into(),
+        "python3.12".into(),
+        "--description".into(),
+        "shared code".into(),
+        "--output".into(),
+        "json".into(),
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    let arn = crate::cli::json(&stdout)["LayerVersionArn"]
+        .as_str()
+        .expect("arn")
+        .to_owned();
+    assert!(arn.ends_with(":layer:shared:1"), "{arn}");
+
+    let (ok, stdout, stderr) = run(vec!["layers".into(), "list".into()]).await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.starts_with("NAME") && stdout.contains("shared  1"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = run(vec!["layers".into(), "versions".into(), "shared".into()]).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("shared code"), "{stdout}");
+
+    let (ok, _, stderr) = run(vec![
+        "deploy".into(),
+        path(&app),
+        "--name".into(),
+        "uses-layer".into(),
+        "--runtime".into(),
+        "python3.12".into(),
+        "--handler".into(),
+        "app.handler".into(),
+        "--layer".into(),
+        arn.clone(),
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    assert_eq!(invoke(&h.client(), "uses-layer").await, "from the layer");
+
+    let (ok, stdout, stderr) = run(vec![
+        "layers".into(),
+        "delete".into(),
+        "shared".into(),
+        "1".into(),
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "Deleted version 1 of layer shared\n");
+}
