@@ -11,6 +11,8 @@ command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
 [ -x /usr/bin/node ] || need_apt+=(nodejs)
 [ -x /usr/bin/curl ] || need_apt+=(curl)
+# Each environment's /tmp is an ext4 image of its EphemeralStorage size.
+[ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || need_apt+=(e2fsprogs)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -35,6 +35,7 @@ mod spawn;
 mod tests;
 #[cfg(test)]
 mod tests_cgroup;
+mod tmp_image;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -64,10 +65,11 @@ pub enum CpuPolicy {
 /// What backs an environment's `/tmp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TmpBacking {
-    /// A per-environment directory under the state directory, bind-mounted read-write. Like
-    /// Lambda's `/tmp` it does not count against the memory limit (tmpfs pages would, and a
-    /// 128 MB function writing 200 MB to a tmpfs `/tmp` gets OOM-killed: pitfall 7).
-    /// `tmp_mb` is NOT enforced yet: that needs a project quota or a loop-mounted image.
+    /// Disk of exactly the configured size: a per-environment ext4 image on a loop device
+    /// (see `tmp_image.rs`). Like Lambda's `/tmp` it does not count against the memory limit
+    /// (tmpfs pages would, and a 128 MB function writing 200 MB to a tmpfs `/tmp` gets
+    /// OOM-killed: pitfall 7). Where loop devices or `mkfs.ext4` are unavailable, a
+    /// per-environment directory of unlimited size instead (said once at startup).
     Disk,
     /// A tmpfs of `tmp_mb`. Size-limited, but its pages are charged to the memory cgroup.
     Tmpfs,
@@ -132,7 +134,7 @@ pub struct SpawnSpec {
     pub runtime_dir: Option<PathBuf>,
     /// Host directory shown read-only at `/opt` (the function's merged layers).
     pub opt_dir: Option<PathBuf>,
-    /// Size of the private `/tmp`, in MB (enforced only with [`TmpBacking::Tmpfs`]).
+    /// Size of the private `/tmp`, in MB.
     pub tmp_mb: u32,
     /// Memory limit, in MB.
     pub memory_mb: u32,

@@ -24,6 +24,8 @@ pub(super) enum TmpSource {
     Dir(PathBuf),
     /// A tmpfs of this many MB.
     Tmpfs(u32),
+    /// An ext4 image on this loop device.
+    Device(PathBuf),
 }
 
 /// What a plan is built from.
@@ -429,6 +431,16 @@ pub(super) fn namespaced(host: &'static Host, inp: Inputs<'_>) -> io::Result<Pla
                 &r("tmp"),
                 None,
                 flags,
+                None,
+            )?;
+        }
+        TmpSource::Device(device) => {
+            b.mount(
+                "mount /tmp".into(),
+                Some(device.as_os_str().as_bytes()),
+                &r("tmp"),
+                Some("ext4"),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOATIME,
                 None,
             )?;
         }

@@ -11,6 +11,7 @@ use std::sync::{Once, OnceLock};
 use super::cgroup::{self, CgroupBackend};
 use super::rootfs::Rootfs;
 use super::seccomp::Filters;
+use super::tmp_image::TmpImages;
 use super::{netns, spawn, SandboxConfig};
 
 /// Which cgroup hierarchy limits environments.
@@ -45,6 +46,8 @@ pub struct Capabilities {
     pub pids_limit: bool,
     /// Environments can be frozen and thawed.
     pub freezer: bool,
+    /// The size of `/tmp` is enforced (a loop-mounted image, or a tmpfs when configured).
+    pub tmp_size_limit: bool,
 }
 
 impl fmt::Display for Capabilities {
@@ -58,7 +61,8 @@ impl fmt::Display for Capabilities {
         write!(
             f,
             "namespaces: {}, cgroup namespace: {}, seccomp: {}, network namespaces: {}, \
-             pidfd: {}, cgroups: {cg} (memory: {}, cpu: {}, pids: {}, freezer: {})",
+             pidfd: {}, cgroups: {cg} (memory: {}, cpu: {}, pids: {}, freezer: {}), \
+             /tmp size limit: {}",
             on(self.namespaces),
             on(self.cgroup_namespace),
             on(self.seccomp),
@@ -68,6 +72,7 @@ impl fmt::Display for Capabilities {
             on(self.cpu_limit),
             on(self.pids_limit),
             on(self.freezer),
+            on(self.tmp_size_limit),
         )
     }
 }
@@ -79,6 +84,8 @@ pub(super) struct Host {
     pub cgroups: Option<Box<dyn CgroupBackend>>,
     /// Generated `/etc` and staging dirs; `None` when namespaces are off.
     pub rootfs: Option<Rootfs>,
+    /// Size-limited `/tmp` images; `None` without namespaces, loop devices or `mkfs.ext4`.
+    pub tmp_images: Option<TmpImages>,
     pub seccomp: Option<Filters>,
     /// Highest capability number (`/proc/sys/kernel/cap_last_cap`).
     pub last_cap: i32,
@@ -126,6 +133,12 @@ pub(super) fn warn_missing_once() {
         }
         if caps.namespaces && !caps.seccomp && host.config.seccomp {
             tracing::warn!("seccomp unavailable: dangerous syscalls are not filtered");
+        }
+        if caps.namespaces && !caps.tmp_size_limit {
+            tracing::warn!(
+                "loop devices or mkfs.ext4 unavailable: /tmp is a plain directory and its size \
+                 (EphemeralStorage) is not enforced"
+            );
         }
         if !caps.netns {
             tracing::warn!(
@@ -191,6 +204,12 @@ impl Host {
         } else {
             None
         };
+        let tmp_images = match (&rootfs, config.tmp) {
+            (Some(_), super::TmpBacking::Disk) => {
+                TmpImages::probe(&config.state_dir.join("tmp-images"), config.uid, config.gid)
+            }
+            _ => None,
+        };
         let cgroups = cgroup::detect();
         let netns = netns::probe();
         let seccomp_ok = ns.seccomp && seccomp.is_some();
@@ -205,12 +224,14 @@ impl Host {
             cpu_limit: cgroups.as_ref().is_some_and(|c| c.controllers().cpu),
             pids_limit: cgroups.as_ref().is_some_and(|c| c.controllers().pids),
             freezer: cgroups.as_ref().is_some_and(|c| c.controllers().freezer),
+            tmp_size_limit: tmp_images.is_some() || config.tmp == super::TmpBacking::Tmpfs,
         };
         Host {
             config,
             caps,
             cgroups,
             rootfs,
+            tmp_images,
             seccomp: if seccomp_ok { seccomp } else { None },
             last_cap,
         }

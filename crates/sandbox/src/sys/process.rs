@@ -23,6 +23,8 @@ use super::NetNs;
 pub(super) struct Resources {
     pub cgroup: Option<Box<dyn EnvCgroup>>,
     pub tmp_dir: Option<PathBuf>,
+    /// The loop device of a size-limited `/tmp`; it detaches once this and the mount are gone.
+    pub loop_tmp: Option<super::tmp_image::LoopTmp>,
 }
 
 impl Resources {
@@ -33,6 +35,7 @@ impl Resources {
                 tracing::warn!(error = %e, "cannot remove an environment cgroup");
             }
         }
+        self.loop_tmp = None;
         if let Some(dir) = self.tmp_dir.take() {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(error = %e, dir = %dir.display(), "cannot remove an environment /tmp");

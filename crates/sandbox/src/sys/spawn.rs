@@ -194,8 +194,23 @@ pub(super) fn spawn(
     if let Some(backend) = cgroups {
         res.cgroup = Some(backend.create(&name, &limits)?);
     }
-    let tmp = match (&host.rootfs, host.config.tmp) {
-        (Some(rootfs), TmpBacking::Disk) if namespaced => {
+    let image = match &host.tmp_images {
+        Some(images) if namespaced => match images.attach(&name, spec.tmp_mb) {
+            Ok(image) => Some(image),
+            Err(e) => {
+                tracing::warn!(error = %e, "no /tmp image for this environment; its /tmp size is not enforced");
+                None
+            }
+        },
+        _ => None,
+    };
+    let tmp = match (&host.rootfs, host.config.tmp, image) {
+        (_, _, Some(image)) => {
+            let device = image.device.clone();
+            res.loop_tmp = Some(image);
+            TmpSource::Device(device)
+        }
+        (Some(rootfs), TmpBacking::Disk, None) if namespaced => {
             let dir = rootfs.create_tmp(&name, host.config.uid, host.config.gid)?;
             res.tmp_dir = Some(dir.clone());
             TmpSource::Dir(dir)

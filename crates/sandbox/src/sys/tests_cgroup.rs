@@ -78,7 +78,8 @@ fn sys_kill_tears_down_the_environment() {
     )
     .expect("tmp root")
     .count();
-    assert!(tmp_dirs >= 1);
+    // Without loop devices /tmp is a directory under the state dir.
+    assert!(tmp_dirs >= 1 || capabilities().tmp_size_limit);
     if capabilities().freezer {
         proc.freeze().expect("freeze");
         let state = paths
@@ -301,5 +302,63 @@ fn sys_spawn_latency() {
             s[s.len() / 2],
             s[s.len() * 9 / 10]
         );
+    }
+}
+
+/// `/tmp` is disk of the configured size: a 128 MB environment writes 300 MB there without
+/// being OOM-killed, cannot write beyond its 512 MB, and its loop device is gone afterwards.
+#[test]
+fn sys_tmp_is_disk_of_the_configured_size() {
+    if !namespaces_or_skip() {
+        return;
+    }
+    if !capabilities().tmp_size_limit {
+        eprintln!(
+            "skipping: /tmp size cannot be enforced here ({})",
+            capabilities()
+        );
+        return;
+    }
+    let code = code_dir();
+    let (mut reader, writer) = std::io::pipe().expect("pipe");
+    let script = "\
+        grep ' /tmp ' /proc/self/mountinfo | sed 's/.* - [a-z0-9]* \\([^ ]*\\) .*/device=\\1/'; \
+        ls -A /tmp | wc -l | sed 's/^/entries=/'; \
+        dd if=/dev/zero of=/tmp/a bs=1M count=300 2>/dev/null && echo first=ok; \
+        dd if=/dev/zero of=/tmp/b bs=1M count=300 2>&1 | grep -c 'No space left' | sed 's/^/full=/'; \
+        echo total=$(( $(du -sm /tmp | cut -f1) ))";
+    let mut s = spec(
+        code.path(),
+        "/bin/sh",
+        &["-c", script],
+        128,
+        writer.into(),
+        None,
+    );
+    s.tmp_mb = 512;
+    let mut proc = spawn(s, Isolation::Namespaces).expect("spawn");
+    let mut out = String::new();
+    reader.read_to_string(&mut out).expect("read output");
+    let status = proc.wait().expect("wait");
+    assert!(status.success() && !proc.oom_killed(), "{status:?}\n{out}");
+    assert_eq!(field(&out, "entries"), "0", "{out}");
+    assert_eq!(field(&out, "first"), "ok", "{out}");
+    assert_eq!(field(&out, "full"), "1", "{out}");
+    let total: u64 = field(&out, "total").parse().expect("total");
+    assert!((512..=530).contains(&total), "{out}");
+    let device = field(&out, "device").trim_start_matches("/dev/").to_owned();
+    assert!(device.starts_with("loop"), "{out}");
+    drop(proc);
+    // The device detaches itself once the mount and our descriptor are gone.
+    let backing = Path::new("/sys/block")
+        .join(&device)
+        .join("loop/backing_file");
+    let started = Instant::now();
+    while backing.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{device} still attached"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
