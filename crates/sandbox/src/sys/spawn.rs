@@ -195,7 +195,7 @@ pub(super) fn spawn(
         res.cgroup = Some(backend.create(&name, &limits)?);
     }
     let image = match &host.tmp_images {
-        Some(images) if namespaced => match images.attach(&name, spec.tmp_mb) {
+        Some(images) if namespaced => match images.attach(spec.tmp_mb) {
             Ok(image) => Some(image),
             Err(e) => {
                 tracing::warn!(error = %e, "no /tmp image for this environment; its /tmp size is not enforced");

@@ -8,6 +8,9 @@
 //! `LO_FLAGS_AUTOCLEAR`). The copy is unlinked as soon as the device holds it: the device
 //! detaches itself when its last user (the environment's mount, our descriptor) is gone, and
 //! the kernel frees the file then. Nothing is left behind, not even by a crashed server.
+//!
+//! Copying and attaching take a few milliseconds, so a background thread keeps a few attached
+//! images of each size in use ready ([`POOL_PER_SIZE`]): a cold start only mounts one.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -30,6 +33,10 @@ const LOOP_CLR_FD: libc::c_ulong = 0x4C01;
 const LO_FLAGS_AUTOCLEAR: u32 = 4;
 /// ext4 keeps up to this many blocks back for its own metadata beyond the reserved count.
 const EXT4_SLACK_BLOCKS: u64 = 4096;
+/// Attached images kept ready per size once that size has been used.
+const POOL_PER_SIZE: usize = 2;
+/// How long the refill waits after an image was taken.
+const REFILL_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// `struct loop_info64`.
 #[repr(C)]
@@ -92,6 +99,12 @@ pub(super) struct TmpImages {
     uid: u32,
     gid: u32,
     templates: Mutex<HashMap<u32, Arc<Mutex<Option<PathBuf>>>>>,
+    /// Attached images ready to hand out, by size.
+    ready: Mutex<HashMap<u32, Vec<LoopTmp>>>,
+    /// Sizes to top up, for the refill thread (started on first use).
+    refill: Mutex<Option<std::sync::mpsc::Sender<u32>>>,
+    /// Names the copies.
+    counter: std::sync::atomic::AtomicU64,
 }
 
 impl TmpImages {
@@ -122,9 +135,12 @@ impl TmpImages {
             uid,
             gid,
             templates: Mutex::new(HashMap::new()),
+            ready: Mutex::new(HashMap::new()),
+            refill: Mutex::new(None),
+            counter: std::sync::atomic::AtomicU64::new(0),
         };
         // One real attach proves the whole path (loop devices may exist but be refused).
-        match images.attach("probe", 1) {
+        match images.attach_new(1) {
             Ok(_) => Some(images),
             Err(e) => {
                 tracing::debug!(error = %e, "loop-mounted /tmp images unavailable");
@@ -133,10 +149,81 @@ impl TmpImages {
         }
     }
 
-    /// A fresh `/tmp` image of `mb` MB on a loop device.
-    pub(super) fn attach(&self, name: &str, mb: u32) -> io::Result<LoopTmp> {
+    /// A fresh `/tmp` image of `mb` MB on a loop device: a ready one if there is, and the
+    /// pool of that size is topped up in the background.
+    pub(super) fn attach(&'static self, mb: u32) -> io::Result<LoopTmp> {
+        let ready = self
+            .ready
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&mb)
+            .and_then(Vec::pop);
+        let image = match ready {
+            Some(image) => image,
+            None => self.attach_new(mb)?,
+        };
+        self.request_refill(mb);
+        Ok(image)
+    }
+
+    fn request_refill(&'static self, mb: u32) {
+        let mut refill = self.refill.lock().unwrap_or_else(PoisonError::into_inner);
+        if refill.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<u32>();
+            let started = std::thread::Builder::new()
+                .name("nimbus-tmp-images".into())
+                .spawn(move || {
+                    while let Ok(mb) = rx.recv() {
+                        // Let the cold start that took an image finish first: on a small
+                        // host the copy would compete with it for the CPUs.
+                        std::thread::sleep(REFILL_DELAY);
+                        self.top_up(mb);
+                    }
+                });
+            if started.is_err() {
+                return; // images are then made on demand
+            }
+            *refill = Some(tx);
+        }
+        if let Some(tx) = refill.as_ref() {
+            let _ = tx.send(mb);
+        }
+    }
+
+    fn top_up(&self, mb: u32) {
+        loop {
+            let have = self
+                .ready
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&mb)
+                .map_or(0, Vec::len);
+            if have >= POOL_PER_SIZE {
+                return;
+            }
+            match self.attach_new(mb) {
+                Ok(image) => self
+                    .ready
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(mb)
+                    .or_default()
+                    .push(image),
+                Err(e) => {
+                    tracing::warn!(error = %e, mb, "could not prepare a /tmp image");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Copy the template of `mb` and attach the copy.
+    fn attach_new(&self, mb: u32) -> io::Result<LoopTmp> {
         let template = self.template(mb)?;
-        let copy = self.dir.join(format!("env-{name}.img"));
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let copy = self.dir.join(format!("image-{n}.img"));
         let attached = sparse_copy(&template, &copy).and_then(|()| {
             let image = OpenOptions::new()
                 .read(true)
