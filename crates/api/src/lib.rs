@@ -9,10 +9,12 @@
 mod body;
 mod code_url;
 pub mod error;
+mod eventstream;
 pub mod gateway;
 pub mod middleware;
 pub mod model;
 mod routes;
+mod stream_body;
 
 use std::sync::Arc;
 

@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use crate::error::ServiceError;
 use crate::names::FunctionRef;
+use crate::stream::InvocationResponse;
 
 /// Largest synchronous request and response payload, in bytes.
 pub const SYNC_PAYLOAD_MAX: usize = 6 * 1024 * 1024;
@@ -73,4 +74,15 @@ pub trait Invoke: Send + Sync + 'static {
 
     /// Run one invocation to completion (sync) or accept it (async/dry run).
     async fn invoke(&self, request: InvocationRequest) -> Result<InvocationResult, ServiceError>;
+
+    /// Run one synchronous invocation whose response may be streamed: it returns as soon as the
+    /// runtime starts a streamed response, whose bytes then arrive while the function writes
+    /// them, or with the whole result when the runtime answered without streaming. Without an
+    /// override every result is whole.
+    async fn invoke_stream(
+        &self,
+        request: InvocationRequest,
+    ) -> Result<InvocationResponse, ServiceError> {
+        self.invoke(request).await.map(InvocationResponse::Buffered)
+    }
 }

@@ -5,8 +5,9 @@
 //! settings and versions ([`Function`], [`FunctionSettings`], [`FunctionVersion`]), aliases
 //! ([`Alias`]), names and ARNs ([`FunctionName`], [`FunctionRef`], [`AccountContext`]),
 //! quotas ([`limits`]), the validation rules Lambda applies to them ([`validate`]), code-package
-//! inspection ([`package`]), errors named after AWS's error types ([`ServiceError`]) and the
-//! traits behind which storage lives ([`MetadataStore`], [`BlobStore`]).
+//! inspection ([`package`]), errors named after AWS's error types ([`ServiceError`]), the
+//! traits behind which storage lives ([`MetadataStore`], [`BlobStore`]) and the channel that
+//! carries streamed responses ([`stream`]).
 //!
 //! With the `test-util` feature, [`fake`] provides in-memory implementations of the store traits.
 
@@ -27,6 +28,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod schedule;
 pub mod store;
+pub mod stream;
 pub mod time;
 pub mod url;
 pub mod validate;

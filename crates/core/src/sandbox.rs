@@ -3,7 +3,9 @@
 //! The scheduler decides *what* runs (an [`EnvironmentSpec`] per function version) and *when*
 //! (one [`Invocation`] at a time per environment); a [`Sandbox`] decides *how*: processes,
 //! namespaces, cgroups and the environment's private Runtime API. Logs flow back through the
-//! [`LogSink`] the scheduler hands down; results come back as an [`InvocationReport`].
+//! [`LogSink`] the scheduler hands down; results come back as an [`InvocationReport`], and the
+//! bytes of a streamed response through the [`ResponseSink`](crate::stream::ResponseSink) it
+//! hands down with [`Environment::invoke_streaming`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -72,6 +74,9 @@ pub enum InvocationOutcome {
         /// Content type the runtime sent, if any.
         content_type: Option<String>,
     },
+    /// The runtime streamed its response to the caller's
+    /// [`ResponseSink`](crate::stream::ResponseSink) as it wrote it, and finished it.
+    Streamed,
     /// The function failed and the runtime reported it (`/error` or `/init/error`): the body
     /// goes to the caller unchanged.
     FunctionError {
@@ -130,6 +135,18 @@ pub trait Environment: Send + Sync {
     fn id(&self) -> &str;
     /// Run one invocation. Init happens on the first call if it has not finished yet.
     async fn invoke(&self, invocation: Invocation) -> InvocationReport;
+    /// Run one invocation whose caller takes a streamed response: if the runtime streams, its
+    /// bytes go to `sink` as they arrive and the outcome is `Streamed` (or the error that cut
+    /// the stream off); otherwise the result comes back whole, as from
+    /// [`invoke`](Self::invoke). The report, as always, comes when the runtime has finished.
+    async fn invoke_streaming(
+        &self,
+        invocation: Invocation,
+        sink: crate::stream::ResponseSink,
+    ) -> InvocationReport {
+        let _ = sink;
+        self.invoke(invocation).await
+    }
     /// Stop the environment and release everything it holds.
     async fn shutdown(&self);
     /// Whether the environment can still take an invocation (its runtime has not exited while

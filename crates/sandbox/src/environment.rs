@@ -20,6 +20,7 @@ use bytes::Bytes;
 use nimbus_core::sandbox::{
     Environment, EnvironmentSpec, Invocation, InvocationOutcome, InvocationReport,
 };
+use nimbus_core::stream::ResponseSink;
 use tokio::task::JoinHandle;
 
 use self::process::{Exit, ProcessWatch};
@@ -163,9 +164,12 @@ impl LinuxEnvironment {
     }
 
     /// Hand the invocation to the runtime and wait for its answer, its exit or the deadline.
+    /// With a `sink`, a streamed response flows into it meanwhile and the answer comes when the
+    /// stream has ended, so the deadline covers the whole stream.
     async fn run(
         &self,
         invocation: Invocation,
+        sink: Option<ResponseSink>,
         process: &ProcessWatch,
         started: Instant,
     ) -> (InvocationOutcome, bool) {
@@ -179,7 +183,10 @@ impl LinuxEnvironment {
             client_context: invocation.client_context,
             cognito_identity: None,
         };
-        let answer = self.api.dispatch(&event);
+        let answer = match sink {
+            Some(sink) => self.api.dispatch_streaming(&event, sink),
+            None => self.api.dispatch(&event),
+        };
         let deadline = tokio::time::Instant::from_std(started + timeout);
         tokio::select! {
             biased;
@@ -260,6 +267,86 @@ impl LinuxEnvironment {
         }
     }
 
+    /// One invocation, its response streamed to `sink` when there is one.
+    async fn invoke_with(
+        &self,
+        invocation: Invocation,
+        sink: Option<ResponseSink>,
+    ) -> InvocationReport {
+        let mut life = self.lifecycle.lock().await;
+        if self.frozen.swap(false, Ordering::AcqRel) {
+            if let Some(process) = self.process() {
+                process.thaw();
+            }
+        }
+        let abandoned = AbandonGuard(Some(self));
+        let request_id = invocation.request_id.clone();
+        let mut init_duration = None;
+        let mut init_failed = false;
+        let failure = if self.stopped.load(Ordering::Acquire) {
+            Some(Failure::Dead)
+        } else {
+            match life.phase {
+                Phase::Starting => match self.await_init().await {
+                    Ok(ready_at) => {
+                        init_duration = Some(ready_at.saturating_duration_since(self.spawned_at));
+                        life.phase = Phase::Ready;
+                        None
+                    }
+                    Err(failure) => {
+                        init_duration = Some(self.spawned_at.elapsed());
+                        init_failed = true;
+                        self.init_report(&failure);
+                        Some(failure)
+                    }
+                },
+                Phase::Ready => self
+                    .process()
+                    .and_then(ProcessWatch::exited)
+                    .map(Failure::Exit),
+                Phase::Dead => Some(Failure::Dead),
+            }
+        };
+        let version = &self.spec.function_version;
+        self.logs
+            .begin(&logs::start_line(&request_id, version), init_failed);
+        let started = Instant::now();
+        let (outcome, reusable) = match (failure, self.process()) {
+            (None, Some(process)) => self.run(invocation, sink, process, started).await,
+            (Some(failure), _) => (self.failure_outcome(failure, &request_id), false),
+            (None, None) => (self.failure_outcome(Failure::Dead, &request_id), false),
+        };
+        let duration = started.elapsed();
+        // Read before a kill: killing reaps and tears down, after which only the final
+        // figure (if any) remains.
+        if let Some(mb) = self.process().and_then(ProcessWatch::peak_memory_mb) {
+            life.peak_mb = mb;
+        }
+        if !reusable {
+            life.phase = Phase::Dead;
+            if let Some(process) = self.process() {
+                process.kill();
+            }
+        }
+        self.logs.platform(&logs::end_line(&request_id));
+        self.logs.platform(&logs::report_line(
+            &request_id,
+            duration,
+            self.spec.memory_mb,
+            life.peak_mb,
+            init_duration,
+        ));
+        abandoned.disarm();
+        InvocationReport {
+            outcome,
+            duration,
+            init_duration,
+            max_memory_used_mb: life.peak_mb,
+            log: self.logs.finish(),
+            reusable,
+        }
+    }
+
     fn init_report(&self, failure: &Failure) {
         let (status, error_type) = match failure {
             Failure::InitTimeout(_) => ("timeout", None),
@@ -308,78 +395,15 @@ impl Environment for LinuxEnvironment {
     }
 
     async fn invoke(&self, invocation: Invocation) -> InvocationReport {
-        let mut life = self.lifecycle.lock().await;
-        if self.frozen.swap(false, Ordering::AcqRel) {
-            if let Some(process) = self.process() {
-                process.thaw();
-            }
-        }
-        let abandoned = AbandonGuard(Some(self));
-        let request_id = invocation.request_id.clone();
-        let mut init_duration = None;
-        let mut init_failed = false;
-        let failure = if self.stopped.load(Ordering::Acquire) {
-            Some(Failure::Dead)
-        } else {
-            match life.phase {
-                Phase::Starting => match self.await_init().await {
-                    Ok(ready_at) => {
-                        init_duration = Some(ready_at.saturating_duration_since(self.spawned_at));
-                        life.phase = Phase::Ready;
-                        None
-                    }
-                    Err(failure) => {
-                        init_duration = Some(self.spawned_at.elapsed());
-                        init_failed = true;
-                        self.init_report(&failure);
-                        Some(failure)
-                    }
-                },
-                Phase::Ready => self
-                    .process()
-                    .and_then(ProcessWatch::exited)
-                    .map(Failure::Exit),
-                Phase::Dead => Some(Failure::Dead),
-            }
-        };
-        let version = &self.spec.function_version;
-        self.logs
-            .begin(&logs::start_line(&request_id, version), init_failed);
-        let started = Instant::now();
-        let (outcome, reusable) = match (failure, self.process()) {
-            (None, Some(process)) => self.run(invocation, process, started).await,
-            (Some(failure), _) => (self.failure_outcome(failure, &request_id), false),
-            (None, None) => (self.failure_outcome(Failure::Dead, &request_id), false),
-        };
-        let duration = started.elapsed();
-        // Read before a kill: killing reaps and tears down, after which only the final
-        // figure (if any) remains.
-        if let Some(mb) = self.process().and_then(ProcessWatch::peak_memory_mb) {
-            life.peak_mb = mb;
-        }
-        if !reusable {
-            life.phase = Phase::Dead;
-            if let Some(process) = self.process() {
-                process.kill();
-            }
-        }
-        self.logs.platform(&logs::end_line(&request_id));
-        self.logs.platform(&logs::report_line(
-            &request_id,
-            duration,
-            self.spec.memory_mb,
-            life.peak_mb,
-            init_duration,
-        ));
-        abandoned.disarm();
-        InvocationReport {
-            outcome,
-            duration,
-            init_duration,
-            max_memory_used_mb: life.peak_mb,
-            log: self.logs.finish(),
-            reusable,
-        }
+        self.invoke_with(invocation, None).await
+    }
+
+    async fn invoke_streaming(
+        &self,
+        invocation: Invocation,
+        sink: ResponseSink,
+    ) -> InvocationReport {
+        self.invoke_with(invocation, Some(sink)).await
     }
 
     async fn shutdown(&self) {

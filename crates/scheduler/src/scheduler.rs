@@ -12,12 +12,13 @@ use nimbus_core::queue::{EventQueue, OutboxMessage, QueuedEvent};
 use nimbus_core::sandbox::{
     Invocation, InvocationOutcome, InvocationReport, LogSink, Sandbox, SandboxError,
 };
+use nimbus_core::stream::{self, InvocationResponse, StreamEnd, StreamError};
 use nimbus_core::{
     AccountContext, Alias, BlobStore, Function, FunctionRef, FunctionVersion, MetadataStore,
     Qualifier, Runtime, ServiceError,
 };
 
-use crate::admission::{Admission, Limit};
+use crate::admission::{Admission, Limit, Permit};
 use crate::code_cache::CodeCache;
 use crate::dispatch::{self, AsyncPath, AsyncSettings, InFlight, Policy, Settle};
 use crate::environment_spec::environment_spec;
@@ -67,7 +68,8 @@ pub struct Scheduler {
     sandbox: Arc<dyn Sandbox>,
     logs: Arc<dyn LogSink>,
     code: CodeCache,
-    pool: Pool,
+    /// Shared with streaming invocations, which give their environment back from their own task.
+    pool: Arc<Pool>,
     admission: Arc<Admission>,
     limits: Limits,
     account: AccountContext,
@@ -89,7 +91,7 @@ impl Scheduler {
             sandbox,
             logs,
             code: CodeCache::open(&config.code_root, blobs)?,
-            pool: Pool::default(),
+            pool: Arc::default(),
             admission: Admission::new(config.limits.max_concurrency),
             limits: config.limits,
             account: config.account,
@@ -437,6 +439,17 @@ impl Invoke for Scheduler {
         }
         self.run(resolved, request, Duration::ZERO).await
     }
+
+    async fn invoke_stream(
+        &self,
+        request: InvocationRequest,
+    ) -> Result<InvocationResponse, ServiceError> {
+        if request.invocation_type != InvocationType::RequestResponse {
+            return self.invoke(request).await.map(InvocationResponse::Buffered);
+        }
+        let resolved = self.resolve(&request).await?;
+        self.run_streaming(resolved, request).await
+    }
 }
 
 impl Scheduler {
@@ -449,6 +462,16 @@ impl Scheduler {
         request: InvocationRequest,
         patience: Duration,
     ) -> Result<InvocationResult, ServiceError> {
+        let lease = self.lease(resolved, patience).await?;
+        let log_tail = request.log_tail;
+        let invocation = self.invocation(request);
+        let report = lease.env.invoke(invocation).await;
+        let version = lease.release(&self.pool, report.reusable);
+        Ok(result_of(report, log_tail, version))
+    }
+
+    /// Admission and an environment for one invocation of `resolved`.
+    async fn lease(&self, resolved: Resolved, patience: Duration) -> Result<Lease, ServiceError> {
         let Resolved {
             function,
             version,
@@ -458,7 +481,7 @@ impl Scheduler {
             function: function.name.as_str().to_owned(),
             version,
         };
-        let _permit = if patience.is_zero() {
+        let permit = if patience.is_zero() {
             self.admission.admit(&key.function, limit)?
         } else {
             self.admission
@@ -466,23 +489,85 @@ impl Scheduler {
                 .await?
         };
         let env = self.environment(&function, &key).await?;
-        let invoked_function_arn = request.function.arn(&self.account);
-        let invocation = Invocation {
-            request_id: request.request_id.clone(),
+        Ok(Lease {
+            _permit: permit,
+            env,
+            key,
+            revision: function.revision_id,
+        })
+    }
+
+    /// What the environment is handed for `request`.
+    fn invocation(&self, request: InvocationRequest) -> Invocation {
+        Invocation {
+            invoked_function_arn: request.function.arn(&self.account),
+            request_id: request.request_id,
             payload: request.payload,
-            invoked_function_arn,
             trace_id: trace_id(),
             client_context: request.client_context,
-        };
-        let report = env.invoke(invocation).await;
-        if report.reusable {
-            if let Some(outdated) = self.pool.put_back(&key, &function.revision_id, env) {
+        }
+    }
+
+    /// The streaming path: the invocation runs in its own task, so the caller gets the stream
+    /// as soon as the runtime starts it while the task waits for the end, reports it, and only
+    /// then gives the environment back (a caller that goes away does not cut the run short).
+    async fn run_streaming(
+        &self,
+        resolved: Resolved,
+        request: InvocationRequest,
+    ) -> Result<InvocationResponse, ServiceError> {
+        let lease = self.lease(resolved, Duration::ZERO).await?;
+        let version = lease.key.version.clone();
+        let log_tail = request.log_tail;
+        let invocation = self.invocation(request);
+        let (sink, receiver) = stream::response_channel();
+        let pool = Arc::clone(&self.pool);
+        tokio::spawn(async move {
+            let report = lease.env.invoke_streaming(invocation, sink.clone()).await;
+            let error = stream_error(&report.outcome);
+            let version = lease.release(&pool, report.reusable);
+            let result = result_of(report, log_tail, version);
+            if sink.started() {
+                let log_result = result.log_result;
+                sink.end(StreamEnd { error, log_result }).await;
+            } else {
+                sink.whole(result).await;
+            }
+        });
+        receiver.begin(version).await.ok_or_else(|| {
+            ServiceError::Service("The invocation ended without a result.".to_owned())
+        })
+    }
+}
+
+/// One admitted invocation's environment, from admission until it is given back.
+struct Lease {
+    /// Counts against the concurrency limits until dropped.
+    _permit: Permit,
+    env: Env,
+    key: PoolKey,
+    /// The function revision the environment runs.
+    revision: String,
+}
+
+impl Lease {
+    /// Give the environment back to `pool` (or stop it, when it cannot be reused) and end the
+    /// admission; returns the version that ran.
+    fn release(self, pool: &Pool, reusable: bool) -> String {
+        let Lease {
+            _permit,
+            env,
+            key,
+            revision,
+        } = self;
+        if reusable {
+            if let Some(outdated) = pool.put_back(&key, &revision, env) {
                 tokio::spawn(async move { outdated.shutdown().await });
             }
         } else {
             tokio::spawn(async move { env.shutdown().await });
         }
-        Ok(result_of(report, request.log_tail, key.version))
+        key.version
     }
 }
 
@@ -538,6 +623,8 @@ fn result_of(
     });
     let (payload, function_error, content_type) = match report.outcome {
         InvocationOutcome::Response { body, content_type } => (body, None, content_type),
+        // The body went to the caller as it was written.
+        InvocationOutcome::Streamed => (Bytes::new(), None, None),
         InvocationOutcome::FunctionError { body, .. } => (body, Some("Unhandled".to_owned()), None),
         InvocationOutcome::PlatformError {
             error_type,
@@ -557,6 +644,24 @@ fn result_of(
         executed_version,
         log_result,
         content_type,
+    }
+}
+
+/// The error that ended a stream, if it did not end well.
+fn stream_error(outcome: &InvocationOutcome) -> Option<StreamError> {
+    match outcome {
+        InvocationOutcome::Response { .. } | InvocationOutcome::Streamed => None,
+        InvocationOutcome::FunctionError { body, error_type } => Some(StreamError {
+            error_type: error_type.clone(),
+            message: StreamError::from_error_body(body, error_type).message,
+        }),
+        InvocationOutcome::PlatformError {
+            error_type,
+            message,
+        } => Some(StreamError {
+            error_type: error_type.clone(),
+            message: message.clone(),
+        }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! HTTP ⇄ Lambda, the way function URLs and API Gateway HTTP APIs do it (payload format 2.0).
 //!
-//! Everything here is pure: it turns an HTTP request into the JSON event a function receives
+//! Everything here but the front door ([`server`]) and the streamed-response sender it uses
+//! (`url_stream`) is pure: it turns an HTTP request into the JSON event a function receives
 //! ([`event`]), a function's result back into an HTTP response ([`response`], and [`stream`] for
 //! `RESPONSE_STREAM` function URLs), and picks the HTTP-API route a request belongs to
 //! ([`route`]). No sockets, no clocks, no invocations: the front ends that own those call in, so
@@ -12,6 +13,7 @@ pub mod response;
 pub mod route;
 pub mod server;
 pub mod stream;
+mod url_stream;
 
 pub use event::{
     HttpEventV2, HttpRequestParts, RequestContextHttp, RequestContextInfo, RequestContextV2,

@@ -7,9 +7,9 @@
 //! `RESPONSE_STREAM` URLs). Failures are answered the way each front end answers them on AWS
 //! ([`gateway_error_response`]).
 //!
-//! Streaming: [`Invoke`] returns a whole result, so a `RESPONSE_STREAM` URL sends its response
-//! (head parsed from the prelude, then the body) as soon as the invocation finishes; bytes are
-//! not forwarded while the function is still writing them.
+//! Streaming: a `RESPONSE_STREAM` URL runs through [`Invoke::invoke_stream`]; when the function
+//! streams, its response (head parsed from the prelude, then the body) goes to the client while
+//! the function writes it (`url_stream`). A function that answers whole is mapped as before.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,15 +22,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use bytes::Bytes;
 use nimbus_core::invoke::{InvocationRequest, InvocationType, Invoke, SYNC_PAYLOAD_MAX};
+use nimbus_core::stream::InvocationResponse;
 use nimbus_core::url::{Cors, FunctionUrlConfig, InvokeMode};
 use nimbus_core::{
     AccountContext, FunctionRef, MetadataStore, Qualifier, ServiceError, StoreError,
 };
 
 use super::{
-    gateway_error_response, http_response_from_result, Frontend, GatewayFailure, HttpEventV2,
-    HttpRequestParts, HttpResponseParts, PreludeProgress, RequestContextInfo, RouteKey, RouteTable,
-    StreamPreludeParser,
+    gateway_error_response, http_response_from_result, url_stream, Frontend, GatewayFailure,
+    HttpEventV2, HttpRequestParts, HttpResponseParts, PreludeProgress, RequestContextInfo,
+    RouteKey, RouteTable, StreamPreludeParser,
 };
 
 /// The gateway's route table, loaded from the metadata store and reloaded after a change.
@@ -340,17 +341,24 @@ async fn run(
         return too_large();
     }
     let label = function.arn(&gateway.account);
-    let result = gateway
-        .invoker
-        .invoke(InvocationRequest {
-            function,
-            payload,
-            invocation_type: InvocationType::RequestResponse,
-            log_tail: false,
-            client_context: None,
-            request_id,
-        })
-        .await;
+    let request = InvocationRequest {
+        function,
+        payload,
+        invocation_type: InvocationType::RequestResponse,
+        log_tail: false,
+        client_context: None,
+        request_id,
+    };
+    let result = match mode {
+        InvokeMode::Buffered => gateway.invoker.invoke(request).await,
+        InvokeMode::ResponseStream => match gateway.invoker.invoke_stream(request).await {
+            Ok(InvocationResponse::Streamed(streamed)) => {
+                return url_stream::respond(streamed, &label).await
+            }
+            Ok(InvocationResponse::Buffered(result)) => Ok(result),
+            Err(err) => Err(err),
+        },
+    };
     let result = match result {
         Ok(result) => result,
         Err(ServiceError::TooManyRequests { .. }) => {
@@ -397,8 +405,8 @@ async fn run(
     }
 }
 
-/// A `RESPONSE_STREAM` result: the prelude (if the runtime marked one) gives the head, the rest
-/// is the body, sent as is.
+/// A `RESPONSE_STREAM` result that came back whole: the prelude (if the runtime marked one)
+/// gives the head, the rest is the body, sent as is.
 fn streamed(
     content_type: Option<&str>,
     payload: &[u8],

@@ -14,16 +14,16 @@ use crate::error::ApiError;
 use crate::middleware::RequestId;
 use crate::ApiState;
 
-const INVOCATION_TYPE: &str = "x-amz-invocation-type";
+pub(super) const INVOCATION_TYPE: &str = "x-amz-invocation-type";
 const LOG_TYPE: &str = "x-amz-log-type";
 const CLIENT_CONTEXT: &str = "x-amz-client-context";
 const FUNCTION_ERROR: &str = "x-amz-function-error";
 const LOG_RESULT: &str = "x-amz-log-result";
-const EXECUTED_VERSION: &str = "x-amz-executed-version";
+pub(super) const EXECUTED_VERSION: &str = "x-amz-executed-version";
 /// Largest `X-Amz-Client-Context`, base64 characters.
 const CLIENT_CONTEXT_MAX: usize = 3_583;
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
     headers
         .get(name)
         .map(|v| {
@@ -50,7 +50,7 @@ fn invocation_type(headers: &HeaderMap) -> Result<InvocationType, ApiError> {
     }
 }
 
-fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(super) fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(encoded) = header(headers, CLIENT_CONTEXT)? else {
         return Ok(None);
     };
@@ -73,6 +73,29 @@ fn client_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(text))
 }
 
+/// `X-Amz-Log-Type`: whether the caller wants the log tail (sync invocations only).
+pub(super) fn log_tail(
+    headers: &HeaderMap,
+    invocation_type: InvocationType,
+) -> Result<bool, ApiError> {
+    match header(headers, LOG_TYPE)? {
+        None | Some("None") => Ok(false),
+        Some("Tail") => Ok(invocation_type == InvocationType::RequestResponse),
+        Some(other) => Err(ServiceError::constraint(
+            other,
+            "logType",
+            "Member must satisfy enum value set: [None, Tail]",
+        )
+        .into()),
+    }
+}
+
+/// The event of an invoke without a payload: `{}`, as Lambda delivers; runtimes parse the
+/// event as JSON and would fail on an empty body.
+pub(super) fn empty_event() -> bytes::Bytes {
+    bytes::Bytes::from_static(b"{}")
+}
+
 pub(crate) async fn invoke(
     State(api): State<ApiState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
@@ -83,18 +106,7 @@ pub(crate) async fn invoke(
 ) -> Result<Response, ApiError> {
     let function = FunctionRef::parse(&raw)?.with_qualifier_param(query.get("Qualifier"))?;
     let invocation_type = invocation_type(&headers)?;
-    let log_tail = match header(&headers, LOG_TYPE)? {
-        None | Some("None") => false,
-        Some("Tail") => invocation_type == InvocationType::RequestResponse,
-        Some(other) => {
-            return Err(ServiceError::constraint(
-                other,
-                "logType",
-                "Member must satisfy enum value set: [None, Tail]",
-            )
-            .into())
-        }
-    };
+    let log_tail = log_tail(&headers, invocation_type)?;
     let client_context = client_context(&headers)?;
     let mut payload = read_limited(&headers, body, SYNC_PAYLOAD_MAX, "InvokeFunction").await?;
     if invocation_type == InvocationType::Event && payload.len() > ASYNC_PAYLOAD_MAX {
@@ -105,9 +117,7 @@ pub(crate) async fn invoke(
         .into());
     }
     if payload.is_empty() {
-        // An invoke without a payload delivers `{}`, as Lambda does; runtimes parse the event
-        // as JSON and would fail on an empty body.
-        payload = bytes::Bytes::from_static(b"{}");
+        payload = empty_event();
     }
     let result = api
         .invoker

@@ -9,6 +9,7 @@ mod extract;
 mod functions;
 mod http_routes;
 mod invoke;
+mod invoke_stream;
 mod layers;
 mod logs;
 mod outbox;
@@ -85,6 +86,10 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(invoke::invoke),
+        )
+        .route(
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            post(invoke_stream::invoke_with_response_stream),
         )
         .route(
             "/2021-10-31/functions/{name}/url",

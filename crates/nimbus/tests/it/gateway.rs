@@ -44,7 +44,7 @@ async fn deploy_echo(h: &Harness, name: &str) {
 
 /// A client that sends every host name to the test's gateway, as `*.localhost` resolves to
 /// loopback for browsers and curl.
-fn http_for(server: &TestServer, url: &str) -> reqwest::Client {
+pub(crate) fn http_for(server: &TestServer, url: &str) -> reqwest::Client {
     let host = reqwest::Url::parse(url)
         .expect("function URL")
         .host_str()

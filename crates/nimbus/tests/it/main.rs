@@ -16,6 +16,7 @@ mod malicious;
 mod persistence;
 mod routing;
 mod scaling;
+mod streaming;
 mod support;
 mod validation;
 mod versions;

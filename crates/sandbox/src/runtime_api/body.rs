@@ -1,10 +1,12 @@
 //! Bounded reading of request bodies posted by the runtime, which is untrusted tenant code: a
-//! body never grows past its limit in memory, and trailers (streamed responses) are kept.
+//! body never grows past its limit in memory, and trailers (streamed responses) are kept. A
+//! streamed response can instead be forwarded chunk by chunk, still counted against its limit.
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
+use nimbus_core::stream::ResponseSink;
 
 /// A body read to its end.
 #[derive(Debug)]
@@ -77,4 +79,44 @@ pub(crate) async fn collect(mut body: Incoming, limit: usize) -> Result<Collecte
         None => first.unwrap_or_default(),
     };
     Ok(Collected { data, trailers })
+}
+
+/// Pass `body` on to `sink` chunk by chunk as it arrives, refusing more than `limit` bytes in
+/// all; returns its trailers. Once the caller has gone away the rest is read and dropped, so
+/// the runtime can finish its response and the environment stays usable.
+pub(crate) async fn forward(
+    mut body: Incoming,
+    limit: usize,
+    sink: &ResponseSink,
+) -> Result<Option<HeaderMap>, BodyError> {
+    let hint = body.size_hint();
+    if hint.lower() > limit as u64 {
+        return Err(BodyError::TooLarge { size: hint.lower() });
+    }
+    let mut total: usize = 0;
+    let mut listening = true;
+    let mut trailers: Option<HeaderMap> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Truncated)?;
+        let frame = match frame.into_data() {
+            Ok(data) => {
+                total = total.saturating_add(data.len());
+                if total > limit {
+                    return Err(BodyError::TooLarge { size: total as u64 });
+                }
+                if listening && !data.is_empty() {
+                    listening = sink.chunk(data).await;
+                }
+                continue;
+            }
+            Err(frame) => frame,
+        };
+        if let Ok(map) = frame.into_trailers() {
+            match &mut trailers {
+                None => trailers = Some(map),
+                Some(existing) => existing.extend(map),
+            }
+        }
+    }
+    Ok(trailers)
 }

@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use nimbus_core::sandbox::InvocationOutcome;
+use nimbus_core::stream::ResponseSink;
 
 use super::body::{self, BodyError, Collected};
 use super::wire::{self, caller_error, error_type};
@@ -113,24 +114,19 @@ pub(crate) async fn post_result(
     } else {
         wire::RESPONSE_LIMIT
     };
+    if streaming {
+        if let Some(sink) = claim.sink.clone() {
+            return forward_stream(claim, sink, headers, incoming).await;
+        }
+    }
     let collected = match body::collect(incoming, limit).await {
         Ok(collected) => collected,
         Err(BodyError::TooLarge { size }) => {
-            claim.complete(InvocationOutcome::PlatformError {
-                error_type: caller_error::RESPONSE_SIZE_TOO_LARGE.to_owned(),
-                message: wire::response_too_large_message(size),
-            });
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                error_type::REQUEST_ENTITY_TOO_LARGE,
-                &format!("Payload size exceeds the limit of {limit} bytes"),
-            );
+            claim.complete(too_large_outcome(size, limit));
+            return too_large(limit);
         }
         Err(BodyError::Truncated(_)) if streaming => {
-            claim.complete(InvocationOutcome::PlatformError {
-                error_type: caller_error::TRUNCATED_RESPONSE.to_owned(),
-                message: "The runtime's streamed response ended before it was complete".to_owned(),
-            });
+            claim.complete(truncated_outcome());
             return truncated();
         }
         // A buffered post that broke off releases the claim: the runtime may post again.
@@ -145,6 +141,54 @@ pub(crate) async fn post_result(
     };
     claim.complete(outcome);
     accepted()
+}
+
+/// A streamed `/response` whose caller takes the stream: the content type and every chunk go
+/// to `sink` as they arrive; the answer, once the body has ended, is `Streamed`, or the error
+/// its trailers carry, or the limit or truncation that cut it off.
+async fn forward_stream(
+    claim: Claim<'_>,
+    sink: ResponseSink,
+    headers: &HeaderMap,
+    incoming: Incoming,
+) -> ApiResponse {
+    let limit = wire::STREAMING_RESPONSE_LIMIT;
+    sink.start(content_type(headers)).await;
+    let (outcome, response) = match body::forward(incoming, limit, &sink).await {
+        Ok(trailers) => {
+            let outcome = match trailers.as_ref().and_then(trailer_error) {
+                Some((body, error_type)) => InvocationOutcome::FunctionError { body, error_type },
+                None => InvocationOutcome::Streamed,
+            };
+            (outcome, accepted())
+        }
+        Err(BodyError::TooLarge { size }) => (too_large_outcome(size, limit), too_large(limit)),
+        Err(BodyError::Truncated(_)) => (truncated_outcome(), truncated()),
+    };
+    claim.complete(outcome);
+    response
+}
+
+fn too_large_outcome(size: u64, limit: usize) -> InvocationOutcome {
+    InvocationOutcome::PlatformError {
+        error_type: caller_error::RESPONSE_SIZE_TOO_LARGE.to_owned(),
+        message: wire::response_too_large_message(size, limit),
+    }
+}
+
+fn truncated_outcome() -> InvocationOutcome {
+    InvocationOutcome::PlatformError {
+        error_type: caller_error::TRUNCATED_RESPONSE.to_owned(),
+        message: "The runtime's streamed response ended before it was complete".to_owned(),
+    }
+}
+
+fn too_large(limit: usize) -> ApiResponse {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        error_type::REQUEST_ENTITY_TOO_LARGE,
+        &format!("Payload size exceeds the limit of {limit} bytes"),
+    )
 }
 
 /// `POST /runtime/init/error`: accepted once, and only while Init runs.
@@ -188,6 +232,8 @@ pub(crate) async fn init_error(
 struct Claim<'a> {
     shared: &'a Shared,
     request_id: &'a str,
+    /// Where a streamed response goes, if the caller takes one.
+    sink: Option<ResponseSink>,
     done: bool,
 }
 
@@ -203,6 +249,7 @@ impl<'a> Claim<'a> {
                 return Ok(Self {
                     shared,
                     request_id,
+                    sink: current.sink.clone(),
                     done: false,
                 });
             }
@@ -279,24 +326,27 @@ impl Drop for Claim<'_> {
     }
 }
 
-fn response_outcome(headers: &HeaderMap, collected: Collected) -> InvocationOutcome {
-    let content_type = headers
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let Some(trailers) = collected.trailers else {
-        return InvocationOutcome::Response {
+        .map(str::to_owned)
+}
+
+fn response_outcome(headers: &HeaderMap, collected: Collected) -> InvocationOutcome {
+    match collected.trailers.as_ref().and_then(trailer_error) {
+        Some((body, error_type)) => InvocationOutcome::FunctionError { body, error_type },
+        None => InvocationOutcome::Response {
             body: collected.data,
-            content_type,
-        };
-    };
-    let Some(error_type) = header_text(&trailers, &wire::FUNCTION_ERROR_TYPE) else {
-        return InvocationOutcome::Response {
-            body: collected.data,
-            content_type,
-        };
-    };
-    // A stream that failed midway: the trailers carry the error, its body base64-encoded.
+            content_type: content_type(headers),
+        },
+    }
+}
+
+/// A stream that failed midway: its trailers carry the error type and the error's body,
+/// base64-encoded.
+fn trailer_error(trailers: &HeaderMap) -> Option<(Bytes, String)> {
+    let error_type = header_text(trailers, &wire::FUNCTION_ERROR_TYPE)?;
     let body = trailers
         .get(&wire::FUNCTION_ERROR_BODY)
         .and_then(|v| {
@@ -307,7 +357,7 @@ fn response_outcome(headers: &HeaderMap, collected: Collected) -> InvocationOutc
         .filter(|b| !b.is_empty())
         .map(Bytes::from)
         .unwrap_or_else(|| wire::error_body(&error_type, ""));
-    InvocationOutcome::FunctionError { body, error_type }
+    Some((body, error_type))
 }
 
 /// The body and error type of a posted error: the header names the type, else the body's

@@ -27,6 +27,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use nimbus_core::sandbox::InvocationOutcome;
+use nimbus_core::stream::ResponseSink;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -128,7 +129,19 @@ impl RuntimeApiHandle {
 
     /// Hand `event` to the runtime: the current or next `/next` returns it. The returned future
     /// resolves with the runtime's answer. Replaces (and fails) any invocation still in flight.
+    /// A streamed response is read whole (up to its limit) and answered as a `Response`.
     pub fn dispatch(&self, event: &InvocationEvent) -> Dispatched {
+        self.dispatch_to(event, None)
+    }
+
+    /// [`dispatch`](Self::dispatch) for a caller that takes a streamed response: its bytes go
+    /// to `sink` as the runtime posts them, and the answer, once the stream has ended, is
+    /// `Streamed` or the error that cut it off. Buffered answers come back as from `dispatch`.
+    pub fn dispatch_streaming(&self, event: &InvocationEvent, sink: ResponseSink) -> Dispatched {
+        self.dispatch_to(event, Some(sink))
+    }
+
+    fn dispatch_to(&self, event: &InvocationEvent, sink: Option<ResponseSink>) -> Dispatched {
         let delivery = Arc::new(Delivery::new(event));
         let (tx, rx) = oneshot::channel();
         {
@@ -140,6 +153,7 @@ impl RuntimeApiHandle {
                 delivery,
                 result: Some(tx),
                 claimed: false,
+                sink,
             });
         }
         self.shared.dispatched.notify_waiters();
@@ -213,6 +227,8 @@ struct InFlight {
     result: Option<oneshot::Sender<InvocationOutcome>>,
     /// A `/response` or `/error` body is being read for it.
     claimed: bool,
+    /// Where a streamed response goes as it arrives; `None`: read it whole.
+    sink: Option<ResponseSink>,
 }
 
 /// The `/next` response of one invocation, built once and shared by (re-)deliveries.

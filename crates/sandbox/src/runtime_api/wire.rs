@@ -51,9 +51,8 @@ pub(crate) const APPLICATION_JSON: &str = "application/json";
 /// Largest buffered response or error body the runtime may post: 6 MiB plus the 100 bytes of
 /// slack RIE allows, so the caller's error message names the same figure as Lambda's.
 pub(crate) const RESPONSE_LIMIT: usize = SYNC_PAYLOAD_MAX + 100;
-/// Largest streamed response kept in memory. Lambda allows far larger streams, but the
-/// [`Environment`](nimbus_core::sandbox::Environment) seam returns a buffered body, so this
-/// bounds what one invocation can make the platform hold (Lambda's original 20 MiB limit).
+/// Largest streamed response: Lambda's 20 MiB soft limit. It also bounds what the platform
+/// holds when a streamed response goes to a caller that takes it whole.
 pub(crate) const STREAMING_RESPONSE_LIMIT: usize = 20 * 1024 * 1024;
 
 /// Runtime-API error types (the `errorType` of error bodies sent to the runtime).
@@ -104,11 +103,11 @@ pub(crate) fn error_body(error_type: &str, message: &str) -> Bytes {
         .unwrap_or_else(|_| Bytes::from_static(b"{}"))
 }
 
-/// Lambda's message for an oversized response (RIE's wording).
-pub(crate) fn response_too_large_message(size: u64) -> String {
+/// Lambda's message for a response over `limit` (RIE's wording).
+pub(crate) fn response_too_large_message(size: u64, limit: usize) -> String {
     format!(
         "Response payload size ({size} bytes) exceeded maximum allowed payload size \
-         ({RESPONSE_LIMIT} bytes)."
+         ({limit} bytes)."
     )
 }
 
@@ -128,7 +127,7 @@ mod tests {
     #[test]
     fn too_large_message_names_rie_limit() {
         assert_eq!(
-            response_too_large_message(7_000_000),
+            response_too_large_message(7_000_000, RESPONSE_LIMIT),
             "Response payload size (7000000 bytes) exceeded maximum allowed payload size \
              (6291556 bytes)."
         );

@@ -5,9 +5,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use nimbus_core::sandbox::InvocationOutcome;
+use nimbus_core::stream::{response_channel, BodyPart, InvocationResponse};
 use nimbus_sandbox::runtime_api::{InitOutcome, InvocationEvent, RuntimeApi, RuntimeApiHandle};
+use tokio::io::AsyncWriteExt as _;
 
-use crate::support::{raw, request, RawResponse};
+use crate::support::{raw, read_response, request, RawResponse};
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
@@ -370,6 +372,70 @@ async fn streamed_responses_are_collected_and_error_trailers_honoured() {
             error_type: "Error".to_owned(),
         })
     );
+}
+
+/// With a sink, each chunk reaches the caller while the runtime is still writing the body;
+/// the answer comes once the body (and its trailers) ended.
+#[tokio::test]
+async fn streamed_responses_reach_the_sink_while_they_are_written() {
+    let (api, addr) = start();
+    let (sink, receiver) = response_channel();
+    let answer = api.dispatch_streaming(&event("id-1", "{}"), sink.clone());
+    next(addr).await;
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut read, mut write) = stream.into_split();
+    let mut first = streaming_head("id-1").into_bytes();
+    first.extend_from_slice(b"5\r\nhello\r\n");
+    write.write_all(&first).await.expect("write head");
+    let begun = tokio::time::timeout(Duration::from_secs(5), receiver.begin("$LATEST".into()))
+        .await
+        .expect("the stream starts before the body ends");
+    let Some(InvocationResponse::Streamed(mut streamed)) = begun else {
+        panic!("expected a stream");
+    };
+    assert_eq!(
+        streamed.content_type.as_deref(),
+        Some("application/vnd.awslambda.http-integration-response")
+    );
+    let part = tokio::time::timeout(Duration::from_secs(5), streamed.body.next()).await;
+    assert_eq!(
+        part,
+        Ok(Some(BodyPart::Data(Bytes::from_static(b"hello")))),
+        "the first chunk arrives while the body is still open"
+    );
+    assert!(sink.started());
+    // base64 of {"errorMessage":"later","errorType":"Error"}
+    let rest = b"6\r\n world\r\n0\r\nLambda-Runtime-Function-Error-Type: Error\r\n\
+                 Lambda-Runtime-Function-Error-Body: \
+                 eyJlcnJvck1lc3NhZ2UiOiJsYXRlciIsImVycm9yVHlwZSI6IkVycm9yIn0=\r\n\r\n";
+    write.write_all(rest).await.expect("write rest");
+    assert_eq!(
+        streamed.body.next().await,
+        Some(BodyPart::Data(Bytes::from_static(b" world")))
+    );
+    assert_eq!(read_response(&mut read).await.status, 202);
+    assert_eq!(
+        answer.await,
+        Ok(InvocationOutcome::FunctionError {
+            body: Bytes::from_static(br#"{"errorMessage":"later","errorType":"Error"}"#),
+            error_type: "Error".to_owned(),
+        })
+    );
+
+    // A stream that ends well is answered `Streamed`; one whose caller went away is still
+    // read to its end.
+    let (sink, receiver) = response_channel();
+    drop(receiver);
+    let answer = api.dispatch_streaming(&event("id-2", "{}"), sink);
+    next(addr).await;
+    let body = chunked_stream(&[b"gone ", b"caller"], "");
+    assert_eq!(
+        raw(addr, streaming_head("id-2").as_bytes(), &body)
+            .await
+            .status,
+        202
+    );
+    assert_eq!(answer.await, Ok(InvocationOutcome::Streamed));
 }
 
 #[tokio::test]

@@ -262,7 +262,8 @@ pub(crate) async fn raw(addr: SocketAddr, head: &[u8], body: &[u8]) -> RawRespon
     response
 }
 
-async fn read_response(stream: &mut (impl AsyncReadExt + Unpin)) -> RawResponse {
+/// Read one response (`Content-Length` framing) from `stream`.
+pub(crate) async fn read_response(stream: &mut (impl AsyncReadExt + Unpin)) -> RawResponse {
     let mut buf = Vec::new();
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
