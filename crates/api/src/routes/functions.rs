@@ -158,6 +158,14 @@ async fn check_code(code: CodeInput) -> Result<(Bytes, package::PackageInfo), Ap
     let encoded = code.zip_file.ok_or_else(|| {
         ServiceError::InvalidParameterValue("Please provide a source for function code.".to_owned())
     })?;
+    decode_and_inspect(&encoded).await
+}
+
+/// A base64 zip from a request (function code or layer content), decoded and checked by the
+/// same rules: size, paths, links, compression ratio, 250 MB unzipped. Stores nothing.
+pub(super) async fn decode_and_inspect(
+    encoded: &str,
+) -> Result<(Bytes, package::PackageInfo), ApiError> {
     let zip = base64::engine::general_purpose::STANDARD
         .decode(encoded.as_bytes())
         .map_err(|err| {

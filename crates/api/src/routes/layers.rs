@@ -5,10 +5,9 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use base64::Engine as _;
 use chrono::Utc;
 use nimbus_core::layer::{self, LayerVersion};
-use nimbus_core::{limits, package, BlobId, CodeRef, ServiceError, StoreError};
+use nimbus_core::{limits, BlobId, CodeRef, ServiceError, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::extract::QueryPairs;
@@ -394,26 +393,7 @@ async fn store_content(api: &ApiState, content: Option<ContentInput>) -> Result<
     let encoded = content.zip_file.ok_or_else(|| {
         ServiceError::InvalidParameterValue("Please provide a source for the layer content.".into())
     })?;
-    let zip = base64::engine::general_purpose::STANDARD
-        .decode(encoded.as_bytes())
-        .map_err(|err| {
-            ServiceError::InvalidRequestContent(format!("ZipFile is not valid base64: {err}"))
-        })?;
-    if zip.len() as u64 > limits::ZIP_MAX_BYTES {
-        return Err(ServiceError::RequestTooLarge(format!(
-            "Zipped size must be smaller than {} bytes",
-            limits::ZIP_MAX_BYTES
-        ))
-        .into());
-    }
-    let zip = bytes::Bytes::from(zip);
-    let inspected = zip.clone();
-    let info = tokio::task::spawn_blocking(move || package::inspect(&inspected))
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "layer inspection panicked");
-            ServiceError::Service("An internal error occurred while reading the layer.".into())
-        })??;
+    let (zip, info) = super::functions::decode_and_inspect(&encoded).await?;
     let size = zip.len() as u64;
     let id: BlobId = api.blobs.put(zip).await?;
     Ok(CodeRef {
