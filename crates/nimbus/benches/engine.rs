@@ -59,7 +59,15 @@ fn spawn_direct(program: &str, args: &[&str], rounds: usize) -> Vec<Duration> {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (warm_n, cold_n) = if quick { (2_000, 10) } else { (20_000, 40) };
+    let (mut warm_n, mut cold_n) = if quick { (2_000, 10) } else { (20_000, 40) };
+    // `--warm-only` / `--cold-only` narrow the run, e.g. to profile one path.
+    if std::env::args().any(|a| a == "--warm-only") {
+        cold_n = 0;
+        warm_n *= 5;
+    }
+    if std::env::args().any(|a| a == "--cold-only") {
+        warm_n = 0;
+    }
     let bootstrap = build_bootstrap();
     let bootstrap_bytes = std::fs::read(&bootstrap).expect("read bootstrap");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -95,7 +103,9 @@ fn main() {
             assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         }
         let (mut base, mut warm) = (Vec::with_capacity(warm_n), Vec::with_capacity(warm_n));
-        // Interleaved, so that background noise lands on both sides alike.
+        let mut dry = Vec::with_capacity(warm_n);
+        let dry_run = [("X-Amz-Invocation-Type", "DryRun")];
+        // Interleaved, so that background noise lands on all sides alike.
         for _ in 0..warm_n {
             let t = Instant::now();
             bare.post("/echo", payload).await;
@@ -103,9 +113,13 @@ fn main() {
             let t = Instant::now();
             api.post(path, payload).await;
             warm.push(t.elapsed());
+            let t = Instant::now();
+            api.request_with("POST", path, payload, &dry_run).await;
+            dry.push(t.elapsed());
         }
         base.sort();
         warm.sort();
+        dry.sort();
 
         // Cold starts vs spawning the runtime directly.
         let python_src = b"def handler(event, context):\n    return event\n";
@@ -141,6 +155,7 @@ fn main() {
         println!("|------------------------------------|---------|---------|");
         println!("| bare loopback HTTP round trip      | {:>5.0} µs | {:>5.0} µs |", micros(percentile(&base, 0.5)), micros(percentile(&base, 0.99)));
         println!("| nimbus Invoke, provided echo       | {:>5.0} µs | {:>5.0} µs |", micros(percentile(&warm, 0.5)), micros(percentile(&warm, 0.99)));
+        println!("| nimbus Invoke, DryRun (API only)   | {:>5.0} µs | {:>5.0} µs |", micros(percentile(&dry, 0.5)), micros(percentile(&dry, 0.99)));
         println!("| ratio (nimbus / bare)              | {:>6.1}x | {:>6.1}x |",
             percentile(&warm, 0.5).as_secs_f64() / percentile(&base, 0.5).as_secs_f64(),
             percentile(&warm, 0.99).as_secs_f64() / percentile(&base, 0.99).as_secs_f64());

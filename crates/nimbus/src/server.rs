@@ -405,7 +405,9 @@ impl Platform {
         sandbox_config.cpu = config.cpu;
         sandbox_config.interpreters = config.interpreters.clone();
         let sandbox = Arc::new(LinuxSandbox::new(sandbox_config));
-        let (sink, log_writer) = StoreLogSink::start(logs.clone());
+        let (sink, log_writer) = StoreLogSink::new(logs.clone());
+        let log_writer =
+            spawn_background("nimbus-logs", log_writer).context("start the function log writer")?;
         let scheduler = Arc::new(
             Scheduler::new(
                 SchedulerConfig {
@@ -453,6 +455,35 @@ impl Platform {
             _lock: lock,
         })
     }
+}
+
+/// Run `work` on a thread of its own at the weakest scheduling priority: on a busy host,
+/// bookkeeping such as storing function logs waits for idle CPU instead of delaying
+/// invocations. The returned handle resolves when `work` has finished.
+fn spawn_background(
+    name: &str,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            if let Err(error) = nimbus_sandbox::sys::lower_thread_priority() {
+                tracing::debug!(%error, "background thread keeps normal priority");
+            }
+            // Its own small runtime: the blocking threads it starts inherit the priority.
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(work),
+                Err(error) => tracing::error!(%error, "background runtime failed to start"),
+            }
+            drop(done_tx);
+        })?;
+    Ok(tokio::spawn(async move {
+        let _ = done_rx.await;
+    }))
 }
 
 /// The data directory holds every tenant's code: only the server's user may enter it.

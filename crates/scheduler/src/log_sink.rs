@@ -9,7 +9,10 @@ use tokio::sync::mpsc;
 
 /// Lines waiting beyond this are dropped (and counted) rather than stalling functions.
 const QUEUE: usize = 65_536;
-const BATCH: usize = 1_024;
+const BATCH: usize = 4_096;
+/// How long the writer pauses after a write: lines arriving meanwhile go into one transaction,
+/// so that under load the cost per line stays small. Lines become readable within this delay.
+const PAUSE: Duration = Duration::from_millis(10);
 
 /// Forwards lines to a background task that writes them in batches.
 pub struct StoreLogSink {
@@ -17,19 +20,24 @@ pub struct StoreLogSink {
 }
 
 impl StoreLogSink {
-    /// Start the writer task; it ends when the sink is dropped and the queue is drained.
-    pub fn start(store: Arc<dyn LogStore>) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+    /// The sink and its writer, for the caller to run where it likes (e.g. on a thread of low
+    /// priority). The writer ends when the sink is dropped and the queue is drained.
+    pub fn new(
+        store: Arc<dyn LogStore>,
+    ) -> (
+        Arc<Self>,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let (tx, mut rx) = mpsc::channel::<LogEvent>(QUEUE);
-        let writer = tokio::spawn(async move {
+        let writer = async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
                 if let Err(err) = store.append(std::mem::take(&mut batch)).await {
                     tracing::warn!(error = %err, "could not store function log lines");
                 }
-                // A short pause lets lines accumulate into larger transactions under load.
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                tokio::time::sleep(PAUSE).await;
             }
-        });
+        };
         (Arc::new(Self { tx }), writer)
     }
 }

@@ -140,6 +140,9 @@ pub(crate) async fn post_result(
         }
     };
     claim.complete(outcome);
+    // Let the waiting invocation (now first in this worker's queue) answer its caller before
+    // the runtime gets its 202: the caller is waiting on it, the runtime only wants its next event.
+    tokio::task::yield_now().await;
     accepted()
 }
 

@@ -154,6 +154,14 @@ pub struct NetNs {
     fd: OwnedFd,
 }
 
+/// Give the calling thread the weakest scheduling priority (nice 19), for background work such
+/// as storing function logs that must never delay an invocation on a busy host. Threads it
+/// spawns afterwards inherit the priority.
+pub fn lower_thread_priority() -> io::Result<()> {
+    rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19)?;
+    Ok(())
+}
+
 /// Bind the environment's Runtime API listener. With namespaces it is bound at
 /// `127.0.0.1:9001` inside a new network namespace that only this environment will join, so no
 /// other environment can reach it; without (or when the host cannot create network namespaces),

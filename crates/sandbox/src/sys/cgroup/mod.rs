@@ -15,9 +15,10 @@ mod v2;
 pub(super) use v2::V2Backend;
 
 use std::fmt;
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 use std::os::fd::RawFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -144,8 +145,11 @@ pub(super) fn write(path: &Path, value: &str) -> io::Result<()> {
     })
 }
 
-pub(super) fn read_u64(path: &Path) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
+/// A number from a cgroup file held open: re-read from offset 0 without a path lookup.
+pub(super) fn read_u64_at(file: &File) -> Option<u64> {
+    let mut buf = [0u8; 32];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
 }
 
 /// The value of `key` in a flat-keyed file such as `memory.events` ("oom_kill 3").

@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{keyed, kill_procs, poll_until, read_u64, rmdir_retry, unescape, write};
+use super::{keyed, kill_procs, poll_until, read_u64_at, rmdir_retry, unescape, write};
 use super::{CgroupBackend, CgroupFs, Controllers, EnvCgroup, Limits};
 use crate::sys::probe::CgroupVersion;
 
@@ -114,6 +114,7 @@ impl CgroupBackend for V1Backend {
             pids: dir(&self.pids),
             freezer: dir(&self.freezer),
             attach: Vec::new(),
+            peak: None,
         };
         // On error, remove whatever was created (the dirs are empty: nothing attached yet).
         match cg.setup(limits, self.memsw) {
@@ -134,6 +135,9 @@ struct V1Cgroup {
     pids: Option<PathBuf>,
     freezer: Option<PathBuf>,
     attach: Vec<File>,
+    /// `memory.max_usage_in_bytes`, kept open: it is read after every invocation, and the
+    /// path lookup in cgroupfs costs many times the read.
+    peak: Option<File>,
 }
 
 impl V1Cgroup {
@@ -149,6 +153,7 @@ impl V1Cgroup {
             if memsw {
                 write(&m.join("memory.memsw.limit_in_bytes"), &bytes)?;
             }
+            self.peak = File::open(m.join("memory.max_usage_in_bytes")).ok();
         }
         if let Some(c) = &self.cpu {
             let shares = ((1024.0 * limits.vcpus).round() as u64).max(2);
@@ -192,7 +197,7 @@ impl EnvCgroup for V1Cgroup {
     }
 
     fn peak_memory_bytes(&self) -> Option<u64> {
-        read_u64(&self.memory.as_ref()?.join("memory.max_usage_in_bytes"))
+        read_u64_at(self.peak.as_ref()?)
     }
 
     fn reset_peak_memory(&mut self) -> io::Result<()> {
@@ -261,6 +266,7 @@ impl EnvCgroup for V1Cgroup {
 
     fn remove(&mut self) -> io::Result<()> {
         self.attach.clear();
+        self.peak = None;
         let mut result = Ok(());
         for d in self.paths() {
             if let Err(e) = rmdir_retry(&d, Duration::from_secs(2)) {

@@ -18,7 +18,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{keyed, kill_procs, poll_until, read_u64, rmdir_retry, write};
+use super::{keyed, kill_procs, poll_until, read_u64_at, rmdir_retry, write};
 use super::{CgroupBackend, CgroupFs, Controllers, EnvCgroup, Limits};
 use crate::sys::probe::CgroupVersion;
 
@@ -138,7 +138,9 @@ struct V2Cgroup {
     dir_fd: Option<OwnedFd>,
     /// `cgroup.procs`, for self-attach when `CLONE_INTO_CGROUP` is refused.
     procs: Option<File>,
-    /// `memory.peak` opened for a per-fd reset (6.12+ semantics).
+    /// `memory.peak` (or `memory.current` before 5.19), kept open: it is read after every
+    /// invocation, and a path lookup in cgroupfs costs more than the read. Reopened read-write
+    /// for a per-fd reset (6.12+ semantics).
     peak: Option<File>,
 }
 
@@ -175,12 +177,21 @@ impl V2Cgroup {
             .write(true)
             .open(dir.join("cgroup.procs"))
             .map_err(|e| ctx("cgroup.procs", e))?;
+        // memory.peak needs 5.19+; older kernels only offer the current usage.
+        let peak = ctrls
+            .memory
+            .then(|| {
+                File::open(dir.join("memory.peak"))
+                    .or_else(|_| File::open(dir.join("memory.current")))
+                    .ok()
+            })
+            .flatten();
         Ok(V2Cgroup {
             dir,
             ctrls,
             dir_fd: Some(dir_fd.into()),
             procs: Some(procs),
-            peak: None,
+            peak,
         })
     }
 }
@@ -207,14 +218,7 @@ impl EnvCgroup for V2Cgroup {
         if !self.ctrls.memory {
             return None;
         }
-        if let Some(f) = &self.peak {
-            let mut buf = [0u8; 32];
-            let n = f.read_at(&mut buf, 0).ok()?;
-            return std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok();
-        }
-        // memory.peak needs 5.19+; older kernels only offer the current usage.
-        read_u64(&self.dir.join("memory.peak"))
-            .or_else(|| read_u64(&self.dir.join("memory.current")))
+        read_u64_at(self.peak.as_ref()?)
     }
 
     fn reset_peak_memory(&mut self) -> io::Result<()> {
