@@ -20,8 +20,8 @@ pub struct StoreLogSink {
 }
 
 impl StoreLogSink {
-    /// The sink and its writer, for the caller to run where it likes (e.g. on a thread of low
-    /// priority). The writer ends when the sink is dropped and the queue is drained.
+    /// The sink and its writer, for the caller to spawn. The writer ends when the sink is
+    /// dropped and the queue is drained.
     pub fn new(
         store: Arc<dyn LogStore>,
     ) -> (

@@ -230,11 +230,12 @@ async fn invoke_and_logs() {
         "{err}"
     );
 
-    // Log lines reach the store asynchronously; give the writer a moment.
+    // Log lines reach the store asynchronously (the group exists from its first line on, as on
+    // CloudWatch); give the writer a moment.
     let mut logs = String::new();
     for _ in 0..50 {
         let (ok, out, err) = run(args(&["logs", "hello"])).await.expect("join");
-        assert!(ok, "{err}");
+        assert!(ok || err.contains("log group does not exist"), "{err}");
         logs = out;
         if logs.contains("REPORT RequestId:") {
             break;

@@ -7,11 +7,97 @@
 //! then exits; the listener keeps working from any thread of the supervisor (a socket stays in
 //! the namespace it was created in), and the fd keeps the namespace alive until the
 //! environment's child `setns`es into it. The environment has loopback only: no route out.
+//!
+//! That costs about a millisecond (a thread, `unshare`, bringing `lo` up), so a background
+//! thread keeps [`POOL_SIZE`] fresh namespaces with their listener ready, and a cold start
+//! takes one instead of waiting. Each is used by exactly one environment.
 
 use std::fs::File;
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Namespaces (with their listener) kept ready.
+const POOL_SIZE: usize = 2;
+/// How long the refill waits after one was taken, so that it does not compete with the cold
+/// start that took it.
+const REFILL_DELAY: Duration = Duration::from_millis(50);
+
+/// Ready namespaces, and the channel that wakes the refill thread (started on first use).
+struct Pool {
+    ready: Mutex<Vec<(TcpListener, OwnedFd)>>,
+    refill: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+static POOL: Pool = Pool {
+    ready: Mutex::new(Vec::new()),
+    refill: Mutex::new(None),
+};
+
+/// A listener on `127.0.0.1:`[`super::RUNTIME_API_PORT`] in a network namespace of its own,
+/// never used before, and the fd that keeps the namespace alive: a ready one if there is.
+pub(super) fn runtime_api_listener() -> io::Result<(TcpListener, OwnedFd)> {
+    let ready = POOL
+        .ready
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop();
+    let taken = match ready {
+        Some(ready) => ready,
+        None => listener_in_new_netns(super::RUNTIME_API_PORT)?,
+    };
+    request_refill();
+    Ok(taken)
+}
+
+fn request_refill() {
+    let mut refill = POOL.refill.lock().unwrap_or_else(PoisonError::into_inner);
+    if refill.is_none() {
+        let (tx, rx) = mpsc::channel::<()>();
+        let started = std::thread::Builder::new()
+            .name("nimbus-netns-pool".into())
+            .spawn(move || {
+                // Background work: idle CPU only, on a busy host.
+                let _ = super::lower_thread_priority();
+                while rx.recv().is_ok() {
+                    std::thread::sleep(REFILL_DELAY);
+                    top_up();
+                }
+            });
+        if started.is_err() {
+            return; // namespaces are then made on demand
+        }
+        *refill = Some(tx);
+    }
+    if let Some(tx) = refill.as_ref() {
+        let _ = tx.send(());
+    }
+}
+
+fn top_up() {
+    let have = || {
+        POOL.ready
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    };
+    while have() < POOL_SIZE {
+        match listener_in_new_netns(super::RUNTIME_API_PORT) {
+            Ok(ready) => POOL
+                .ready
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(ready),
+            Err(error) => {
+                tracing::debug!(%error, "could not prepare a network namespace");
+                return;
+            }
+        }
+    }
+}
 
 /// `struct ifreq` reduced to the name and the flags member of its union (40 bytes on 64-bit).
 #[repr(C)]

@@ -211,6 +211,19 @@ impl Host {
             _ => None,
         };
         let cgroups = cgroup::detect();
+        let v1 = cgroups.as_ref().map(|c| c.version()) == Some(CgroupVersion::V1);
+        if v1 && config.favor_cgroup_changes {
+            match cgroup::favor_dynamic_modifications() {
+                Ok(Some(mount)) => tracing::info!(
+                    mount = %mount.display(),
+                    "set the cgroup option favordynmods, which makes attaching environments to their cgroups cheap (host-wide; keeps after exit)"
+                ),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::debug!(%error, "could not set the cgroup option favordynmods; cgroup attach stays slow")
+                }
+            }
+        }
         let netns = netns::probe();
         let seccomp_ok = ns.seccomp && seccomp.is_some();
         let caps = Capabilities {

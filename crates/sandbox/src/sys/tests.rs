@@ -259,6 +259,34 @@ fn sys_plain_process_without_namespaces() {
 }
 
 #[test]
+fn sys_every_runtime_api_listener_has_a_namespace_of_its_own() {
+    if !namespaces_or_skip() || !capabilities().netns {
+        return;
+    }
+    // The first take starts the pool; the pause lets it fill, so later takes come from it.
+    let mut taken = vec![bind_runtime_api_listener(Isolation::Namespaces).expect("bind")];
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..4 {
+        taken.push(bind_runtime_api_listener(Isolation::Namespaces).expect("bind"));
+    }
+    let mut namespaces = std::collections::HashSet::new();
+    for (listener, ns) in &taken {
+        assert_eq!(listener.local_addr().expect("addr").port(), 9001);
+        let ns = ns.as_ref().expect("a network namespace");
+        let meta = std::fs::File::from(ns.fd.try_clone().expect("dup"))
+            .metadata()
+            .expect("stat");
+        assert!(
+            namespaces.insert((
+                std::os::unix::fs::MetadataExt::dev(&meta),
+                std::os::unix::fs::MetadataExt::ino(&meta)
+            )),
+            "a network namespace was handed out twice"
+        );
+    }
+}
+
+#[test]
 fn sys_runtime_api_listener_is_private_to_its_environment() {
     if !namespaces_or_skip() || !capabilities().netns {
         return;

@@ -173,6 +173,8 @@ impl TmpImages {
             let started = std::thread::Builder::new()
                 .name("nimbus-tmp-images".into())
                 .spawn(move || {
+                    // Background work: idle CPU only, on a busy host.
+                    let _ = super::lower_thread_priority();
                     while let Ok(mb) = rx.recv() {
                         // Let the cold start that took an image finish first: on a small
                         // host the copy would compete with it for the CPUs.

@@ -118,6 +118,50 @@ pub(super) fn detect() -> Option<Box<dyn CgroupBackend>> {
     }
 }
 
+/// Make moving a process into a cgroup cheap, where the host allows it: on a v1 (hybrid) host
+/// every environment's cgroup attach otherwise waits for an RCU grace period in the kernel's
+/// global threadgroup lock, about 7 ms measured here (sandbox.md pitfall 16), straight on the
+/// cold-start path. The cgroup2 option `favordynmods` (Linux 6.0+) trades a little fork and exit
+/// cost for cheap migrations; the lock is global, so setting it on the unified hierarchy also
+/// speeds up the v1 controllers (measured: 7 ms to 0.3 ms). The superblock is reconfigured
+/// with its current options plus this one, so nothing else changes. Returns the mount point
+/// changed, or `None` when the option was already set.
+pub(super) fn favor_dynamic_modifications() -> io::Result<Option<PathBuf>> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    let (mount_point, options) = cgroup2_mount(&mountinfo)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup2 mount"))?;
+    if options.iter().any(|o| o == "favordynmods") {
+        return Ok(None);
+    }
+    let dir = File::open(&mount_point)?;
+    let flags =
+        rustix::mount::FsPickFlags::FSPICK_CLOEXEC | rustix::mount::FsPickFlags::FSPICK_EMPTY_PATH;
+    let fs = rustix::mount::fspick(&dir, "", flags)?;
+    for option in options.iter().filter(|o| *o != "rw" && *o != "ro") {
+        match option.split_once('=') {
+            Some((key, value)) => rustix::mount::fsconfig_set_string(&fs, key, value)?,
+            None => rustix::mount::fsconfig_set_flag(&fs, option.as_str())?,
+        }
+    }
+    rustix::mount::fsconfig_set_flag(&fs, "favordynmods")?;
+    rustix::mount::fsconfig_reconfigure(&fs)?;
+    Ok(Some(mount_point))
+}
+
+/// The first cgroup2 mount in `mountinfo`: its mount point and superblock options.
+fn cgroup2_mount(mountinfo: &str) -> Option<(PathBuf, Vec<String>)> {
+    mountinfo.lines().find_map(|line| {
+        let (mount, fs) = line.split_once(" - ")?;
+        let mut fs = fs.split(' ');
+        if fs.next()? != "cgroup2" {
+            return None;
+        }
+        let options = fs.nth(1)?.split(',').map(str::to_owned).collect();
+        let mount_point = unescape(mount.split(' ').nth(4)?);
+        Some((PathBuf::from(mount_point), options))
+    })
+}
+
 fn statfs_type(path: &str) -> io::Result<i64> {
     let c = std::ffi::CString::new(path).map_err(io::Error::other)?;
     // SAFETY: statfs writes into a zeroed, properly sized struct; the path is NUL-terminated.
@@ -253,4 +297,22 @@ pub(super) fn unescape(field: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cgroup2_mount_and_its_options_are_found() {
+        let mountinfo = "\
+30 1 0:27 / / rw,relatime - ext4 /dev/vda rw
+35 30 0:30 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 30 0:31 / /sys/fs/cgroup/uni\\040fied rw,nosuid - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+";
+        let (point, options) = cgroup2_mount(mountinfo).expect("found");
+        assert_eq!(point, PathBuf::from("/sys/fs/cgroup/uni fied"));
+        assert_eq!(options, ["rw", "nsdelegate", "memory_recursiveprot"]);
+        assert!(cgroup2_mount("30 1 0:27 / / rw - ext4 /dev/vda rw\n").is_none());
+    }
 }
