@@ -12,7 +12,7 @@ const QUEUE: usize = 65_536;
 const BATCH: usize = 4_096;
 /// How long the writer pauses after a write: lines arriving meanwhile go into one transaction,
 /// so that under load the cost per line stays small. Lines become readable within this delay.
-const PAUSE: Duration = Duration::from_millis(10);
+const PAUSE: Duration = Duration::from_millis(2);
 
 /// Forwards lines to a background task that writes them in batches.
 pub struct StoreLogSink {
