@@ -415,8 +415,7 @@ impl Platform {
         sandbox_config.cpu = config.cpu;
         sandbox_config.interpreters = config.interpreters.clone();
         let sandbox = Arc::new(LinuxSandbox::new(sandbox_config));
-        let (sink, log_writer) = StoreLogSink::new(logs.clone());
-        let log_writer = tokio::spawn(log_writer);
+        let (sink, log_writer) = StoreLogSink::start(logs.clone());
         let scheduler = Arc::new(
             Scheduler::new(
                 SchedulerConfig {

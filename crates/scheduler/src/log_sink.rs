@@ -9,10 +9,7 @@ use tokio::sync::mpsc;
 
 /// Lines waiting beyond this are dropped (and counted) rather than stalling functions.
 const QUEUE: usize = 65_536;
-const BATCH: usize = 4_096;
-/// How long the writer pauses after a write: lines arriving meanwhile go into one transaction,
-/// so that under load the cost per line stays small. Lines become readable within this delay.
-const PAUSE: Duration = Duration::from_millis(2);
+const BATCH: usize = 1_024;
 
 /// Forwards lines to a background task that writes them in batches.
 pub struct StoreLogSink {
@@ -20,24 +17,19 @@ pub struct StoreLogSink {
 }
 
 impl StoreLogSink {
-    /// The sink and its writer, for the caller to spawn. The writer ends when the sink is
-    /// dropped and the queue is drained.
-    pub fn new(
-        store: Arc<dyn LogStore>,
-    ) -> (
-        Arc<Self>,
-        impl std::future::Future<Output = ()> + Send + 'static,
-    ) {
+    /// Start the writer task; it ends when the sink is dropped and the queue is drained.
+    pub fn start(store: Arc<dyn LogStore>) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<LogEvent>(QUEUE);
-        let writer = async move {
+        let writer = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
                 if let Err(err) = store.append(std::mem::take(&mut batch)).await {
                     tracing::warn!(error = %err, "could not store function log lines");
                 }
-                tokio::time::sleep(PAUSE).await;
+                // A short pause lets lines accumulate into larger transactions under load.
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
-        };
+        });
         (Arc::new(Self { tx }), writer)
     }
 }
