@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::cgroup::CgroupFs;
-use super::child::{Op, Plan, Rlimit};
+use super::child::{Op, Plan, Rlimit, RuntimeStack};
 use super::probe::Host;
 use super::rootfs::TopEntry;
 
@@ -517,7 +517,10 @@ pub(super) fn namespaced(host: &'static Host, inp: Inputs<'_>) -> io::Result<Pla
     b.push("set no_new_privs", Op::NoNewPrivs);
     b.push("set parent-death signal", Op::DeathSignal(libc::SIGKILL));
     // 17. pid 1 = mini-init, the runtime = pid 2.
-    b.push("fork mini-init", Op::MiniInit);
+    b.push(
+        "start the runtime under a mini-init",
+        Op::MiniInit(RuntimeStack::new()),
+    );
     // 18.
     b.push("chdir /var/task", Op::Chdir(cstr(b"/var/task")?));
     b.push("mark fds close-on-exec", Op::CloexecFrom(3));
