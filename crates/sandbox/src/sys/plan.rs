@@ -26,6 +26,8 @@ pub(super) enum TmpSource {
     Tmpfs(u32),
     /// An ext4 image on this loop device.
     Device(PathBuf),
+    /// An ext4 image already mounted, attached nowhere: this `fsmount` fd, open in the child.
+    Detached(RawFd),
 }
 
 /// What a plan is built from.
@@ -433,6 +435,15 @@ pub(super) fn namespaced(host: &'static Host, inp: Inputs<'_>) -> io::Result<Pla
                 flags,
                 None,
             )?;
+        }
+        TmpSource::Detached(fd) => {
+            b.push(
+                "move the /tmp mount in",
+                Op::MoveMount {
+                    fd: *fd,
+                    target: cstr(r("tmp").as_os_str().as_bytes())?,
+                },
+            );
         }
         TmpSource::Device(device) => {
             b.mount(

@@ -206,9 +206,13 @@ pub(super) fn spawn(
     };
     let tmp = match (&host.rootfs, host.config.tmp, image) {
         (_, _, Some(image)) => {
-            let device = image.device.clone();
+            let source = match &image.mount {
+                Some(mount) => TmpSource::Detached(mount.as_raw_fd()),
+                None => TmpSource::Device(image.device.clone()),
+            };
+            // Owns the device and the detached mount until the environment ends.
             res.loop_tmp = Some(image);
-            TmpSource::Device(device)
+            source
         }
         (Some(rootfs), TmpBacking::Disk, None) if namespaced => {
             let dir = rootfs.create_tmp(&name, host.config.uid, host.config.gid)?;

@@ -323,6 +323,7 @@ fn sys_tmp_is_disk_of_the_configured_size() {
     let (mut reader, writer) = std::io::pipe().expect("pipe");
     let script = "\
         grep ' /tmp ' /proc/self/mountinfo | sed 's/.* - [a-z0-9]* \\([^ ]*\\) .*/device=\\1/'; \
+        grep ' /tmp ' /proc/self/mountinfo | cut -d' ' -f6 | sed 's/^/options=/'; \
         ls -A /tmp | wc -l | sed 's/^/entries=/'; \
         dd if=/dev/zero of=/tmp/a bs=1M count=300 2>/dev/null && echo first=ok; \
         dd if=/dev/zero of=/tmp/b bs=1M count=300 2>&1 | grep -c 'No space left' | sed 's/^/full=/'; \
@@ -342,6 +343,10 @@ fn sys_tmp_is_disk_of_the_configured_size() {
     let status = proc.wait().expect("wait");
     assert!(status.success() && !proc.oom_killed(), "{status:?}\n{out}");
     assert_eq!(field(&out, "entries"), "0", "{out}");
+    let options: Vec<&str> = field(&out, "options").split(',').collect();
+    for flag in ["rw", "nosuid", "nodev", "noatime"] {
+        assert!(options.contains(&flag), "{out}");
+    }
     assert_eq!(field(&out, "first"), "ok", "{out}");
     assert_eq!(field(&out, "full"), "1", "{out}");
     let total: u64 = field(&out, "total").parse().expect("total");

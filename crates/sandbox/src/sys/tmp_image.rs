@@ -90,6 +90,35 @@ pub(super) struct LoopTmp {
     /// `/dev/loopN`, to mount in the environment's mount namespace.
     pub device: PathBuf,
     _fd: OwnedFd,
+    /// The filesystem already mounted, but attached nowhere (`fsmount`): the environment moves
+    /// it to its `/tmp` (`move_mount`, microseconds) instead of mounting the device on its cold
+    /// start (about a millisecond). `None` where the new mount API is missing.
+    pub mount: Option<OwnedFd>,
+}
+
+impl LoopTmp {
+    /// Mount the image where no one sees it yet; see [`LoopTmp::mount`].
+    fn premount(&mut self) {
+        use rustix::mount::{
+            fsconfig_create, fsconfig_set_string, fsmount, fsopen, FsMountFlags, FsOpenFlags,
+            MountAttrFlags,
+        };
+        let mounted = (|| -> io::Result<OwnedFd> {
+            let fs = fsopen("ext4", FsOpenFlags::FSOPEN_CLOEXEC)?;
+            fsconfig_set_string(&fs, "source", &self.device)?;
+            fsconfig_create(&fs)?;
+            let attributes = MountAttrFlags::MOUNT_ATTR_NOSUID
+                | MountAttrFlags::MOUNT_ATTR_NODEV
+                | MountAttrFlags::MOUNT_ATTR_NOATIME;
+            Ok(fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attributes)?)
+        })();
+        match mounted {
+            Ok(fd) => self.mount = Some(fd),
+            Err(error) => {
+                tracing::debug!(%error, "no detached mount for a /tmp image; it is mounted at spawn")
+            }
+        }
+    }
 }
 
 /// Template images per size, and the directory per-environment copies are made in.
@@ -232,7 +261,9 @@ impl TmpImages {
                 .write(true)
                 .custom_flags(libc::O_CLOEXEC)
                 .open(&copy)?;
-            attach_loop(&image)
+            let mut attached = attach_loop(&image)?;
+            attached.premount();
+            Ok(attached)
         });
         // The device holds the file open from here on; the name is not needed any more.
         let _ = fs::remove_file(&copy);
@@ -404,6 +435,7 @@ fn attach_loop(image: &File) -> io::Result<LoopTmp> {
             return Ok(LoopTmp {
                 device,
                 _fd: dev.into(),
+                mount: None,
             });
         }
         let err = io::Error::last_os_error();
@@ -437,5 +469,9 @@ fn legacy_attach(dev: File, device: PathBuf, image: &File) -> io::Result<LoopTmp
     }
     // SAFETY: `dev` is an open file we own; its fd moves into the OwnedFd.
     let fd = unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(dev)) };
-    Ok(LoopTmp { device, _fd: fd })
+    Ok(LoopTmp {
+        device,
+        _fd: fd,
+        mount: None,
+    })
 }
