@@ -9,8 +9,9 @@
 //! detaches itself when its last user (the environment's mount, our descriptor) is gone, and
 //! the kernel frees the file then. Nothing is left behind, not even by a crashed server.
 //!
-//! Copying and attaching take a few milliseconds, so a background thread keeps a few attached
-//! images of each size in use ready ([`POOL_PER_SIZE`]): a cold start only mounts one.
+//! Copying, attaching and mounting take a few milliseconds, so a background thread keeps a few
+//! images of each size in use ready ([`POOL_PER_SIZE`]), attached and mounted as detached
+//! mounts (`fsmount`, in no mount table): a cold start only moves one to its `/tmp`.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
