@@ -3,7 +3,7 @@
 //! in the same run with the same client.
 //!
 //! `cargo bench -p nimbus --bench scaling` (add `-- --quick` for a short run, `-- --only
-//! sync,url,scale,async` for some sections). It starts a real
+//! sync,url,scale,async` for some sections, `-- --clients 8` for one concurrency). It starts a real
 //! server in-process (namespaces isolation) and reports:
 //!
 //! - warm sync throughput (invokes/s, p99) of a provided echo function and a Python echo
@@ -128,6 +128,13 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|list| list.split(',').map(str::to_owned).collect());
     let wants = move |section: &str| only.as_ref().is_none_or(|o| o.iter().any(|s| s == section));
+    // `--clients 8` runs the sync section at that one concurrency (for profiling).
+    let client_counts: Vec<usize> = args
+        .iter()
+        .position(|a| a == "--clients")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 8, 64]);
     let duration = if quick {
         Duration::from_secs(2)
     } else {
@@ -175,7 +182,7 @@ fn main() {
             "| warm sync, 17-byte echo | clients | invokes/s | p50 | p99 | vs bare (throughput) |"
         );
         println!("|---|---|---|---|---|---|");
-        for clients in [1usize, 8, 64].into_iter().filter(|_| wants("sync")) {
+        for clients in client_counts.into_iter().filter(|_| wants("sync")) {
             // Warm every environment the clients will need before measuring.
             drive(
                 addr,

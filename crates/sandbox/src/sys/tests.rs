@@ -185,6 +185,7 @@ def errno_of(r):
 print("unshare_user=%d" % errno_of(libc.unshare(0x10000000)))
 print("mount=%d" % errno_of(libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)))
 print("clone3=%d" % errno_of(libc.syscall(435, None, 0)))
+print("personality=%d" % errno_of(libc.personality(0x0400000)))
 print("setuid0=%d" % errno_of(libc.setuid(0)))
 import subprocess, threading
 print("subprocess=" + subprocess.run(["/bin/echo", "ok"], capture_output=True, text=True).stdout.strip())
@@ -213,6 +214,8 @@ import ssl; print("cafile=%s" % bool(ssl.create_default_context().get_ca_certs()
             libc::ENOSYS.to_string(),
             "glibc must fall back to clone"
         );
+        // READ_IMPLIES_EXEC is open to any user; only the filter refuses it.
+        assert_eq!(field(&out, "personality"), libc::EPERM.to_string());
     }
     assert_eq!(field(&out, "subprocess"), "ok");
     assert_eq!(field(&out, "thread"), "ok");
