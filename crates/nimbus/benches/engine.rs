@@ -8,7 +8,10 @@
 //! - warm invoke p50/p99 of the provided echo function through the Invoke API, against a bare
 //!   loopback HTTP echo round trip;
 //! - cold start (invoke to response on a new environment) for provided, python and node,
-//!   against spawning the same runtime process directly.
+//!   against spawning the same runtime process directly, each sample right after the cold
+//!   start it is compared with, so that both see the host in the same state.
+//!
+//! `-- --warm-only` and `-- --cold-only` run one half (for profiling).
 
 mod common;
 
@@ -38,23 +41,17 @@ async fn touch(client: &mut RawClient, name: &str, i: usize) {
     );
 }
 
-fn spawn_direct(program: &str, args: &[&str], rounds: usize) -> Vec<Duration> {
-    let mut samples = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let started = Instant::now();
-        let status = Command::new(program)
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        if status.is_ok() {
-            samples.push(started.elapsed());
-        }
-    }
-    samples.sort();
-    samples
+/// One run of `program` until it exits, timed.
+fn spawn_direct(program: &str, args: &[&str]) -> Option<Duration> {
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    status.is_ok().then(|| started.elapsed())
 }
 
 fn main() {
@@ -127,10 +124,17 @@ fn main() {
         create(&mut api, "cold-provided", "provided.al2023", "echo", &zip_of(&[("bootstrap", &bootstrap_bytes, 0o755)])).await;
         create(&mut api, "cold-python", "python3.12", "app.handler", &zip_of(&[("app.py", python_src, 0o644)])).await;
         create(&mut api, "cold-node", "nodejs20.x", "index.handler", &zip_of(&[("index.js", node_src, 0o644)])).await;
-        let mut cold = Vec::new();
-        for name in ["cold-provided", "cold-python", "cold-node"] {
+        let bootstrap_path = bootstrap.to_string_lossy().into_owned();
+        let runtimes = [
+            ("cold-provided", bootstrap_path.as_str(), &[][..]),
+            ("cold-python", "/usr/bin/python3", &["-c", "pass"][..]),
+            ("cold-node", "/usr/bin/node", &["-e", "0"][..]),
+        ];
+        let (mut cold, mut direct) = (Vec::new(), Vec::new());
+        for (name, program, args) in runtimes {
             let path = format!("/2015-03-31/functions/{name}/invocations");
             let mut samples = Vec::with_capacity(cold_n);
+            let mut spawned = Vec::with_capacity(cold_n);
             for i in 0..cold_n {
                 touch(&mut api, name, i).await;
                 // A cold start on a settled server: the replaced environment's teardown and the
@@ -141,36 +145,38 @@ fn main() {
                 let (status, body) = api.post(&path, payload).await;
                 samples.push(t.elapsed());
                 assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                // The baseline right after, so that both see the same moment of the host.
+                spawned.extend(spawn_direct(program, args));
             }
             samples.sort();
+            spawned.sort();
             cold.push(samples);
+            direct.push(spawned);
         }
-        let bootstrap_path = bootstrap.to_string_lossy().into_owned();
-        let direct = [
-            spawn_direct(&bootstrap_path, &[], cold_n),
-            spawn_direct("/usr/bin/python3", &["-c", "pass"], cold_n),
-            spawn_direct("/usr/bin/node", &["-e", "0"], cold_n),
-        ];
 
         println!();
         println!("nimbus engine benchmark ({isolation:?} isolation, {} warm samples, {cold_n} cold samples)", warm_n);
         println!();
-        println!("| warm invoke, 17-byte echo          |     p50 |     p99 |");
-        println!("|------------------------------------|---------|---------|");
-        println!("| bare loopback HTTP round trip      | {:>5.0} µs | {:>5.0} µs |", micros(percentile(&base, 0.5)), micros(percentile(&base, 0.99)));
-        println!("| nimbus Invoke, provided echo       | {:>5.0} µs | {:>5.0} µs |", micros(percentile(&warm, 0.5)), micros(percentile(&warm, 0.99)));
-        println!("| nimbus Invoke, DryRun (API only)   | {:>5.0} µs | {:>5.0} µs |", micros(percentile(&dry, 0.5)), micros(percentile(&dry, 0.99)));
-        println!("| ratio (nimbus / bare)              | {:>6.1}x | {:>6.1}x |",
-            percentile(&warm, 0.5).as_secs_f64() / percentile(&base, 0.5).as_secs_f64(),
-            percentile(&warm, 0.99).as_secs_f64() / percentile(&base, 0.99).as_secs_f64());
-        println!();
-        println!("| cold start (p50)  | nimbus invoke on a new env | spawn runtime directly | difference |");
-        println!("|-------------------|----------------------------|------------------------|------------|");
-        for (label, (c, d)) in ["provided", "python3.12", "nodejs20.x"].iter().zip(cold.iter().zip(direct.iter())) {
-            let (c50, d50) = (percentile(c, 0.5), percentile(d, 0.5));
-            println!("| {label:<17} | {:>23.2} ms | {:>19.2} ms | {:>+7.2} ms |", millis(c50), millis(d50), millis(c50) - millis(d50));
+        if warm_n > 0 {
+            println!("| warm invoke, 17-byte echo          |     p50 |     p99 |");
+            println!("|------------------------------------|---------|---------|");
+            println!("| bare loopback HTTP round trip      | {:>5.0} µs | {:>5.0} µs |", micros(percentile(&base, 0.5)), micros(percentile(&base, 0.99)));
+            println!("| nimbus Invoke, provided echo       | {:>5.0} µs | {:>5.0} µs |", micros(percentile(&warm, 0.5)), micros(percentile(&warm, 0.99)));
+            println!("| nimbus Invoke, DryRun (API only)   | {:>5.0} µs | {:>5.0} µs |", micros(percentile(&dry, 0.5)), micros(percentile(&dry, 0.99)));
+            println!("| ratio (nimbus / bare)              | {:>6.1}x | {:>6.1}x |",
+                percentile(&warm, 0.5).as_secs_f64() / percentile(&base, 0.5).as_secs_f64(),
+                percentile(&warm, 0.99).as_secs_f64() / percentile(&base, 0.99).as_secs_f64());
         }
-        println!();
-        println!("(direct spawn: the bootstrap binary until exit, `python3 -c pass`, `node -e 0`)");
+        if cold_n > 0 {
+            println!();
+            println!("| cold start (p50)  | nimbus invoke on a new env | spawn runtime directly | difference |");
+            println!("|-------------------|----------------------------|------------------------|------------|");
+            for (label, (c, d)) in ["provided", "python3.12", "nodejs20.x"].iter().zip(cold.iter().zip(direct.iter())) {
+                let (c50, d50) = (percentile(c, 0.5), percentile(d, 0.5));
+                println!("| {label:<17} | {:>23.2} ms | {:>19.2} ms | {:>+7.2} ms |", millis(c50), millis(d50), millis(c50) - millis(d50));
+            }
+            println!();
+            println!("(direct spawn: the bootstrap binary until exit, `python3 -c pass`, `node -e 0`)");
+        }
     });
 }

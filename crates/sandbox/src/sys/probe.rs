@@ -210,7 +210,8 @@ impl Host {
             }
             _ => None,
         };
-        let cgroups = cgroup::detect();
+        let cgroups = cgroup::detect()
+            .map(|backend| Box::new(cgroup::CgroupPool::new(backend)) as Box<dyn CgroupBackend>);
         let v1 = cgroups.as_ref().map(|c| c.version()) == Some(CgroupVersion::V1);
         if v1 && config.favor_cgroup_changes {
             match cgroup::favor_dynamic_modifications() {

@@ -367,3 +367,68 @@ fn sys_tmp_is_disk_of_the_configured_size() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn sys_cgroups_are_prepared_with_the_limits_last_asked_for() {
+    let Some(backend) = cgroup::detect() else {
+        eprintln!("skipping: no cgroups ({})", capabilities());
+        return;
+    };
+    use cgroup::CgroupBackend as _;
+    let pool = cgroup::CgroupPool::new(backend);
+    let limits = |mb: u64| cgroup::Limits {
+        memory_bytes: mb << 20,
+        vcpus: mb as f64 / 1769.0,
+        quota: false,
+        pids_max: 1024,
+    };
+    let ready_within = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pool.ready() != n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        pool.ready()
+    };
+    let is_pooled = |cg: &dyn cgroup::EnvCgroup| {
+        cg.paths().iter().all(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("-pool"))
+        })
+    };
+    let mut first = pool
+        .create(&format!("{}-t1", std::process::id()), &limits(128))
+        .expect("create");
+    assert!(!is_pooled(first.as_ref()), "nothing was ready yet");
+    assert_eq!(ready_within(2), 2, "the pool fills in the background");
+    let mut second = pool
+        .create(&format!("{}-t2", std::process::id()), &limits(128))
+        .expect("create");
+    assert!(is_pooled(second.as_ref()), "{:?}", second.paths());
+    if capabilities().memory_limit && capabilities().cgroups == Some(CgroupVersion::V1) {
+        let memory = second
+            .paths()
+            .into_iter()
+            .map(|d| d.join("memory.limit_in_bytes"))
+            .find(|p| p.exists())
+            .expect("memory dir");
+        let limit = std::fs::read_to_string(memory).expect("read");
+        assert_eq!(limit.trim(), (128u64 << 20).to_string());
+    }
+    // Other limits: made on demand, and the pool turns over to them.
+    let mut third = pool
+        .create(&format!("{}-t3", std::process::id()), &limits(512))
+        .expect("create");
+    assert!(!is_pooled(third.as_ref()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ready_within(2), 2);
+    let mut fourth = pool
+        .create(&format!("{}-t4", std::process::id()), &limits(512))
+        .expect("create");
+    assert!(is_pooled(fourth.as_ref()));
+    for cg in [&mut first, &mut second, &mut third, &mut fourth] {
+        let paths = cg.paths();
+        cg.remove().expect("remove");
+        assert!(paths.iter().all(|p| !p.exists()));
+    }
+    drop(pool);
+}

@@ -5,11 +5,15 @@
 //! host; otherwise (v1 or hybrid) every controller mounted as a v1 hierarchy is used, and a
 //! cgroup2 mount at `/sys/fs/cgroup/unified` is ignored. Nimbus owns one subtree, `nimbus/`,
 //! under the supervisor's own cgroup (the supervisor is not necessarily at the root), with one
-//! child per environment named `<supervisor pid>-<counter>`. Directories left behind by a dead
-//! supervisor (matched by that pid) are cleaned up when the backend starts.
+//! child per environment named `<supervisor pid>-<counter>` (or `<supervisor pid>-pool<n>` when
+//! [`CgroupPool`] made it ahead of need). Directories left behind by a dead supervisor
+//! (matched by that pid) are cleaned up when the backend starts.
 
+mod pool;
 mod v1;
 mod v2;
+
+pub(super) use pool::CgroupPool;
 
 #[cfg(test)]
 pub(super) use v2::V2Backend;
