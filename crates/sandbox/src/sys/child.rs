@@ -485,6 +485,82 @@ const FORWARDED: [c_int; 6] = [
     libc::SIGUSR2,
 ];
 
+/// Give back the mini-init's copy of the supervisor's memory: its heap, its other threads'
+/// stacks, the writable data of its binary and libraries. The mini-init is a fork of the
+/// supervisor that from here on only runs this file's loop on its own stack, so it needs none
+/// of it. Without this each idle environment kept ~0.7-1.2 MB of the supervisor's pages alive
+/// (its PSS grew with the supervisor's heap), and every page the supervisor wrote afterwards
+/// was copied for it first. `MADV_DONTNEED` keeps the mappings (reads would see zeroes or the
+/// file's contents); only the mapping that holds the current stack, with this thread's TLS at
+/// its top, is kept. Best effort: any failure leaves the memory as it was.
+///
+/// # Safety
+/// Child-only, in the mini-init after the runtime's `execve` (the runtime shares this memory
+/// until then); nothing may touch the heap or another thread's data afterwards.
+unsafe fn release_inherited_memory() {
+    let marker = 0u8;
+    let sp = (&raw const marker) as usize;
+    // SAFETY (whole body): raw syscalls on stack buffers; `madvise` only on ranges the kernel
+    // listed as this process's private writable mappings, never the current stack's.
+    unsafe {
+        let fd = libc::open(
+            c"/proc/self/maps".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return;
+        }
+        let mut chunk = [0u8; 4096];
+        // Only a line's start is needed ("start-end perms ..."); longer lines are cut.
+        let mut line = [0u8; 128];
+        let mut len = 0;
+        loop {
+            let n = libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len());
+            if n <= 0 {
+                break;
+            }
+            for &byte in &chunk[..n as usize] {
+                if byte == b'\n' {
+                    if let Some((start, end)) = private_writable_range(&line[..len]) {
+                        if !(start..end).contains(&sp) {
+                            libc::madvise(
+                                start as *mut libc::c_void,
+                                end - start,
+                                libc::MADV_DONTNEED,
+                            );
+                        }
+                    }
+                    len = 0;
+                } else if len < line.len() {
+                    line[len] = byte;
+                    len += 1;
+                }
+            }
+        }
+        libc::close(fd);
+    }
+}
+
+/// The address range of a `/proc/self/maps` line whose permissions are `?w?p`.
+fn private_writable_range(line: &[u8]) -> Option<(usize, usize)> {
+    fn hex(digits: &[u8]) -> Option<usize> {
+        if digits.is_empty() || digits.len() > 16 {
+            return None;
+        }
+        digits.iter().try_fold(0usize, |acc, d| {
+            let v = (*d as char).to_digit(16)?;
+            Some(acc << 4 | v as usize)
+        })
+    }
+    let mut fields = line.split(|b| *b == b' ');
+    let range = fields.next()?;
+    let perms = fields.next()?;
+    let dash = range.iter().position(|b| *b == b'-')?;
+    let (start, end) = (hex(&range[..dash])?, hex(&range[dash + 1..])?);
+    (perms.len() == 4 && perms[1] == b'w' && perms[3] == b'p' && start < end)
+        .then_some((start, end))
+}
+
 /// Pid 1 of the environment's pid namespace (pitfall 4): the runtime as pid 1 would leave
 /// orphaned grandchildren as zombies and would ignore SIGTERM. Loops on `sigwaitinfo` (all
 /// signals are blocked since the clone), reaps every child, forwards termination signals to the
@@ -509,6 +585,8 @@ unsafe fn mini_init(runtime: libc::pid_t, err_fd: RawFd, status_fd: RawFd) -> ! 
             libc::c_uint::MAX,
             0,
         );
+
+        release_inherited_memory();
 
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
@@ -544,5 +622,33 @@ unsafe fn mini_init(runtime: libc::pid_t, err_fd: RawFd, status_fd: RawFd) -> ! 
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::private_writable_range;
+
+    #[test]
+    fn maps_lines_yield_their_private_writable_ranges() {
+        let heap =
+            b"55d0c0a00000-55d0c0a21000 rw-p 00000000 00:00 0                          [heap]";
+        assert_eq!(
+            private_writable_range(heap),
+            Some((0x55d0_c0a0_0000, 0x55d0_c0a2_1000))
+        );
+        let text = b"7f77 10c87000-7f7710ddd000 r-xp 00026000 fe:00 326279 /usr/lib/libc.so.6";
+        assert_eq!(private_writable_range(text), None);
+        let code = b"7f7710c87000-7f7710ddd000 r-xp 00026000 fe:00 326279 /usr/lib/libc.so.6";
+        assert_eq!(private_writable_range(code), None);
+        let shared = b"7f7710c87000-7f7710ddd000 rw-s 00000000 00:05 1 /memfd:x (deleted)";
+        assert_eq!(private_writable_range(shared), None);
+        // Cut lines (only a prefix is kept) still parse; garbage does not.
+        assert_eq!(
+            private_writable_range(b"1000-2000 rw-p"),
+            Some((0x1000, 0x2000))
+        );
+        assert_eq!(private_writable_range(b"zz-2000 rw-p"), None);
+        assert_eq!(private_writable_range(b""), None);
     }
 }

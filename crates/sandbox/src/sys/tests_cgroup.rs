@@ -432,3 +432,42 @@ fn sys_cgroups_are_prepared_with_the_limits_last_asked_for() {
     }
     drop(pool);
 }
+
+#[test]
+fn sys_the_mini_init_keeps_none_of_the_supervisors_memory() {
+    if !namespaces_or_skip() {
+        return;
+    }
+    // Give the supervisor a heap worth keeping, as a long-running server has.
+    let ballast: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 64 << 10]).collect();
+    let code = code_dir();
+    let (_r, w) = std::io::pipe().expect("pipe");
+    let s = spec(code.path(), "/bin/sleep", &["5"], 128, w.into(), None);
+    let mut proc = spawn(s, Isolation::Namespaces).expect("spawn");
+    // Anonymous memory only: the binary's text is shared page cache, not the init's own.
+    let anon_kib = |pid: u32| -> Option<u64> {
+        let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+        rollup
+            .lines()
+            .find_map(|l| l.strip_prefix("Pss_Anon:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    };
+    let Some(ours) = anon_kib(std::process::id()) else {
+        eprintln!("skipping: no Pss_Anon in smaps_rollup on this kernel");
+        return;
+    };
+    // The init releases its copy right after the runtime's exec, which spawn waited for.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut init = anon_kib(proc.pid());
+    while init.is_none_or(|kib| kib > 128) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        init = anon_kib(proc.pid());
+    }
+    let init = init.expect("init pss");
+    assert!(
+        init <= 128,
+        "init anonymous PSS {init} KiB (supervisor: {ours} KiB)"
+    );
+    assert_eq!(ballast.len(), 64);
+    proc.kill().expect("kill");
+}
