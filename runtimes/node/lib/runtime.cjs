@@ -15,7 +15,7 @@
 
 const { JSONStringifyError, NodeJsExit, toRapidResponse, xrayCause } = require('./errors.cjs');
 const { logError, setCurrentRequest } = require('./logging.cjs');
-const { ResponseStream, failStream } = require('./streaming.cjs');
+const { createResponseStream, failStream } = require('./streaming.cjs');
 
 const env = process.env;
 const FUNCTION_VERSION = env.AWS_LAMBDA_FUNCTION_VERSION;
@@ -184,7 +184,7 @@ class Runtime {
     this.beginInvoke(id, headers);
     let waitForEmptyEventLoop = true;
     const { req, responseDone } = this.client.openResponseStream(id, this.highWaterMark);
-    const stream = new ResponseStream(req, { highWaterMark: this.highWaterMark });
+    const stream = createResponseStream(req, { highWaterMark: this.highWaterMark });
     setBeforeExit(() => this.scheduleNext()); // handler never settled: move on, as officially
 
     try {

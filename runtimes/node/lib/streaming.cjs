@@ -11,7 +11,6 @@
  */
 'use strict';
 
-const { Writable } = require('node:stream');
 const { InvalidStreamingOperation, toRapidResponse } = require('./errors.cjs');
 
 const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
@@ -24,62 +23,75 @@ const PRELUDE_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-respons
  * A real stream.Writable over the chunked POST, so `pipeline(src, responseStream)`, backpressure
  * and `end(data)` all behave as users expect; the prelude hook runs before the first byte even
  * when the body is only passed to end().
+ *
+ * Defined on first use: node:stream costs a few ms of every cold start, and only streaming
+ * handlers need it.
  */
-class ResponseStream extends Writable {
-  constructor(req, options = {}) {
-    super({ highWaterMark: options.highWaterMark });
-    this._req = req;
-    this._started = false;
-    this._failed = false;
-    this._onBeforeFirstWrite = undefined;
-  }
+let ResponseStream;
 
-  setContentType(contentType) {
-    if (this._started) throw new InvalidStreamingOperation('Cannot set content-type, too late.');
-    this._req.setHeader('Content-Type', contentType);
-  }
+function defineResponseStream() {
+  const { Writable } = require('node:stream');
+  ResponseStream = class ResponseStream extends Writable {
+    constructor(req, options = {}) {
+      super({ highWaterMark: options.highWaterMark });
+      this._req = req;
+      this._started = false;
+      this._failed = false;
+      this._onBeforeFirstWrite = undefined;
+    }
 
-  write(chunk, encoding, callback) {
-    // The official client JSON-encodes anything that is not string/Buffer/Uint8Array.
-    if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) chunk = JSON.stringify(chunk);
-    return super.write(chunk, encoding, callback);
-  }
+    setContentType(contentType) {
+      if (this._started) throw new InvalidStreamingOperation('Cannot set content-type, too late.');
+      this._req.setHeader('Content-Type', contentType);
+    }
 
-  _start() {
-    if (this._started) return;
-    this._started = true;
-    if (typeof this._onBeforeFirstWrite === 'function') this._onBeforeFirstWrite((c) => this._req.write(c));
-  }
+    write(chunk, encoding, callback) {
+      // The official client JSON-encodes anything that is not string/Buffer/Uint8Array.
+      if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) chunk = JSON.stringify(chunk);
+      return super.write(chunk, encoding, callback);
+    }
 
-  _write(chunk, encoding, callback) {
-    if (this._failed) return callback();
-    this._start();
-    this._req.write(chunk, encoding, () => callback());
-  }
+    _start() {
+      if (this._started) return;
+      this._started = true;
+      if (typeof this._onBeforeFirstWrite === 'function') this._onBeforeFirstWrite((c) => this._req.write(c));
+    }
 
-  _final(callback) {
-    if (this._failed) return callback();
-    this._start();
-    this._req.end(() => callback());
-  }
+    _write(chunk, encoding, callback) {
+      if (this._failed) return callback();
+      this._start();
+      this._req.write(chunk, encoding, () => callback());
+    }
 
-  _destroy(err, callback) {
-    if (!this._failed && !this._req.writableEnded) this._req.destroy(err ?? undefined);
-    callback(err);
-  }
+    _final(callback) {
+      if (this._failed) return callback();
+      this._start();
+      this._req.end(() => callback());
+    }
 
-  /** Terminate the body with the error trailers (no-op if the body was already ended). */
-  [FAIL](err) {
-    this._failed = true;
-    const req = this._req;
-    if (req.writableEnded || req.destroyed) return Promise.resolve();
-    const error = toRapidResponse(err);
-    req.addTrailers({
-      'Lambda-Runtime-Function-Error-Type': String(error.errorType).replace(/[^\x20-\x7e]/g, '?'),
-      'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(error)).toString('base64'),
-    });
-    return new Promise((resolve) => req.end(resolve));
-  }
+    _destroy(err, callback) {
+      if (!this._failed && !this._req.writableEnded) this._req.destroy(err ?? undefined);
+      callback(err);
+    }
+
+    /** Terminate the body with the error trailers (no-op if the body was already ended). */
+    [FAIL](err) {
+      this._failed = true;
+      const req = this._req;
+      if (req.writableEnded || req.destroyed) return Promise.resolve();
+      const error = toRapidResponse(err);
+      req.addTrailers({
+        'Lambda-Runtime-Function-Error-Type': String(error.errorType).replace(/[^\x20-\x7e]/g, '?'),
+        'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(error)).toString('base64'),
+      });
+      return new Promise((resolve) => req.end(resolve));
+    }
+  };
+  return ResponseStream;
+}
+
+function createResponseStream(req, options) {
+  return new (ResponseStream ?? defineResponseStream())(req, options);
 }
 
 function failStream(stream, err) {
@@ -112,4 +124,4 @@ function installAwsLambdaGlobal() {
   };
 }
 
-module.exports = { HANDLER_STREAMING, HANDLER_HIGHWATERMARK, STREAM_RESPONSE, ResponseStream, failStream, HttpResponseStream, installAwsLambdaGlobal };
+module.exports = { HANDLER_STREAMING, HANDLER_HIGHWATERMARK, STREAM_RESPONSE, createResponseStream, failStream, HttpResponseStream, installAwsLambdaGlobal };

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,8 +113,27 @@ export class FakeRuntimeApi {
 }
 
 /** Writes `files` ({relative path: source}) to a fresh task root and spawns bootstrap.cjs. */
+/**
+ * With NIMBUS_TEST_INHERITED_FD=1 every RIC gets its Runtime API connection already open as fd 3
+ * (NIMBUS_RUNTIME_API_FD), as Nimbus starts it, instead of connecting itself.
+ */
+const INHERITED_FD = process.env.NIMBUS_TEST_INHERITED_FD === '1';
+
 export class RicProcess {
-  constructor(api, handler, files, extraEnv = {}) {
+  static async start(api, handler, files, extraEnv = {}) {
+    if (!INHERITED_FD) return new RicProcess(api, handler, files, extraEnv);
+    const [host, port] = [api.address.split(':')[0], Number(api.address.split(':')[1])];
+    const socket = await new Promise((resolve, reject) => {
+      const s = net.connect({ host, port, noDelay: true }, () => resolve(s));
+      s.on('error', reject);
+    });
+    socket.pause();
+    const proc = new RicProcess(api, handler, files, { NIMBUS_RUNTIME_API_FD: '3', ...extraEnv }, socket);
+    socket.destroy(); // the child has its own copy
+    return proc;
+  }
+
+  constructor(api, handler, files, extraEnv = {}, socket = undefined) {
     this.taskRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'nimbus-ric-node-'));
     for (const [rel, source] of Object.entries(files)) {
       const file = path.join(this.taskRoot, rel);
@@ -137,7 +157,7 @@ export class RicProcess {
         AWS_REGION: 'us-east-1',
         ...extraEnv,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: socket ? ['ignore', 'pipe', 'pipe', socket] : ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout.on('data', (d) => { this.stdout += d; });
     this.child.stderr.on('data', (d) => { this.stderr += d; });

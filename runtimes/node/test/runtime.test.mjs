@@ -79,7 +79,7 @@ after(async () => {
 async function start(handler, files = { 'app.js': CJS_APP }, env) {
   await api.drained();
   api.posts = [];
-  const proc = new RicProcess(api, handler, files, env);
+  const proc = await RicProcess.start(api, handler, files, env);
   procs.push(proc);
   return proc;
 }

@@ -142,7 +142,7 @@ async fn node_commonjs_and_esm_handlers() {
         "index.handler",
         &[(
             "index.js",
-            b"exports.handler = async (event, context) => ({ cjs: true, event, id: context.awsRequestId, left: context.getRemainingTimeInMillis() });\n",
+            b"const net = process.moduleLoadList.includes('NativeModule net');\nexports.handler = async (event, context) => ({ cjs: true, event, id: context.awsRequestId, left: context.getRemainingTimeInMillis(), net, fdVar: process.env.NIMBUS_RUNTIME_API_FD ?? null });\n",
             0o644,
         )],
     )
@@ -164,6 +164,13 @@ async fn node_commonjs_and_esm_handlers() {
     assert_eq!(cjs["cjs"], true);
     assert_eq!(cjs["event"]["x"], 1);
     assert!(cjs["left"].as_i64().is_some_and(|l| l > 0));
+    // The client got its Runtime API connection ready-made (no node:net at init), and the
+    // variable that said so is gone before user code runs.
+    assert_eq!(cjs["net"], false, "{cjs}");
+    assert_eq!(cjs["fdVar"], serde_json::Value::Null);
+    let (warm, error, _) = invoke(&h, "cjs", r#"{"x":2}"#).await;
+    assert_eq!(error, None, "{warm}");
+    assert_eq!(warm["event"]["x"], 2);
     let (esm, error, _) = invoke(&h, "esm", r#""hi""#).await;
     assert_eq!(error, None, "{esm}");
     assert_eq!(esm["esm"], true);

@@ -97,6 +97,12 @@ pub(super) enum Op {
     /// Mark every fd from this number up close-on-exec, so nothing the supervisor opened without
     /// `O_CLOEXEC` leaks into the runtime.
     CloexecFrom(libc::c_uint),
+    /// Open a TCP connection to `ip:port` (host byte order) as fd `fd`, kept across `execve`.
+    Connect {
+        ip: u32,
+        port: u16,
+        fd: RawFd,
+    },
     /// Install a seccomp filter (points into the process-wide filters, which live forever).
     Seccomp(&'static [libc::sock_filter]),
     UnblockSignals,
@@ -445,6 +451,43 @@ unsafe fn run_op(op: &Op) -> Result<(), c_int> {
                     }
                 }
                 Ok(())
+            }
+            Op::Connect { ip, port, fd } => {
+                let addr = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: port.to_be(),
+                    sin_addr: libc::in_addr { s_addr: ip.to_be() },
+                    sin_zero: [0; 8],
+                };
+                let s = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                if s < 0 {
+                    return Err(errno());
+                }
+                // The runtime writes whole requests; Nagle would only delay the last segment.
+                let one: c_int = 1;
+                libc::setsockopt(
+                    s,
+                    libc::IPPROTO_TCP,
+                    libc::TCP_NODELAY,
+                    (&raw const one).cast(),
+                    std::mem::size_of::<c_int>() as libc::socklen_t,
+                );
+                let connected = libc::connect(
+                    s,
+                    (&raw const addr).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                );
+                // dup2 leaves the new fd without close-on-exec; the original goes at exec.
+                let moved = if s == *fd {
+                    libc::fcntl(s, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(s, *fd)
+                };
+                let result = check(connected).and_then(|()| check(moved));
+                if s != *fd {
+                    libc::close(s);
+                }
+                result
             }
             Op::Seccomp(filter) => {
                 let prog = libc::sock_fprog {

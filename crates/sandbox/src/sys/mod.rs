@@ -151,7 +151,15 @@ pub struct SpawnSpec {
     pub stderr: OwnedFd,
     /// The network namespace to join (the one holding the Runtime API listener), if any.
     pub netns: Option<NetNs>,
+    /// Open a TCP connection to this address (the Runtime API, as seen from inside the
+    /// environment) and hand it to the runtime as fd [`RUNTIME_API_FD`]: a client that uses it
+    /// need not load a networking stack before its first `/next`.
+    pub runtime_api_connection: Option<std::net::SocketAddrV4>,
 }
+
+/// The fd of the Runtime API connection opened for the runtime
+/// ([`SpawnSpec::runtime_api_connection`]).
+pub const RUNTIME_API_FD: std::os::fd::RawFd = 3;
 
 /// A network namespace of one environment, kept alive by an open fd.
 #[derive(Debug)]

@@ -45,6 +45,8 @@ pub(super) struct Inputs<'a> {
     /// How to show the environment's cgroup inside it, if at all.
     pub cgroupfs: Option<CgroupFs>,
     pub netns_fd: Option<RawFd>,
+    /// Where to open the connection the runtime gets as [`super::RUNTIME_API_FD`].
+    pub runtime_api_connection: Option<std::net::SocketAddrV4>,
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
@@ -66,11 +68,16 @@ fn cpath(p: &Path) -> io::Result<CString> {
 /// Move an fd to a number of at least 3 (close-on-exec), so the child's `dup2` onto 0..=2
 /// never clobbers another fd it still needs.
 pub(super) fn high_fd(fd: OwnedFd) -> io::Result<OwnedFd> {
-    if fd.as_raw_fd() > 2 {
+    fd_above(fd, 2)
+}
+
+/// Move an fd to a number above `floor` (close-on-exec), unless it already is.
+pub(super) fn fd_above(fd: OwnedFd, floor: RawFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > floor {
         return Ok(fd);
     }
     // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd that we own exclusively.
-    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, floor + 1) };
     if new < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -202,6 +209,21 @@ fn attach(b: &mut Builder, fds: &[RawFd]) {
     }
 }
 
+/// In the runtime process, after every inherited fd was marked close-on-exec: the connection
+/// it keeps across `execve`.
+fn runtime_api_connection(b: &mut Builder, to: Option<std::net::SocketAddrV4>) {
+    if let Some(addr) = to {
+        b.push(
+            format!("connect to the Runtime API at {addr}"),
+            Op::Connect {
+                ip: u32::from(*addr.ip()),
+                port: addr.port(),
+                fd: super::RUNTIME_API_FD,
+            },
+        );
+    }
+}
+
 /// NOFILE 1024 (as Lambda) and no core dumps. Limits can only be lowered here: the hard limit
 /// cannot be raised without CAP_SYS_RESOURCE, which some hosts' bounding sets lack.
 fn rlimits(b: &mut Builder) {
@@ -252,6 +274,7 @@ pub(super) fn plain(inp: Inputs<'_>) -> io::Result<Plan> {
         Op::Chdir(cpath(inp.code_dir)?),
     );
     b.push("mark fds close-on-exec", Op::CloexecFrom(3));
+    runtime_api_connection(&mut b, inp.runtime_api_connection);
     b.push("unblock signals", Op::UnblockSignals);
     let program = host_path(inp.program, inp.code_dir, inp.runtime_dir);
     b.exec(&program, inp.args, inp.env)?;
@@ -535,6 +558,7 @@ pub(super) fn namespaced(host: &'static Host, inp: Inputs<'_>) -> io::Result<Pla
     // 18.
     b.push("chdir /var/task", Op::Chdir(cstr(b"/var/task")?));
     b.push("mark fds close-on-exec", Op::CloexecFrom(3));
+    runtime_api_connection(&mut b, inp.runtime_api_connection);
     if let Some(filters) = &host.seccomp {
         for (i, f) in filters.programs().iter().enumerate() {
             b.push(format!("install seccomp filter {i}"), Op::Seccomp(f));

@@ -21,7 +21,7 @@ use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::cgroup::{CgroupBackend, Limits};
-use super::plan::{self, high_fd, Inputs, TmpSource};
+use super::plan::{self, fd_above, Inputs, TmpSource};
 use super::probe::Host;
 use super::process::{Resources, SandboxedProcess};
 use super::seccomp::Filters;
@@ -237,6 +237,7 @@ pub(super) fn spawn(
             .unwrap_or_default(),
         cgroupfs: res.cgroup.as_ref().and_then(|c| c.cgroupfs()),
         netns_fd: spec.netns.as_ref().map(|n| n.fd.as_raw_fd()),
+        runtime_api_connection: spec.runtime_api_connection,
         stdin: stdin.into(),
         stdout: spec.stdout,
         stderr: spec.stderr,
@@ -249,12 +250,13 @@ pub(super) fn spawn(
     let labels = std::mem::take(&mut plan.labels);
 
     let (err_r, err_w) = pipe()?;
-    let err_w = high_fd(err_w)?;
+    // The runtime's last ops must not replace the error pipe with its Runtime API connection.
+    let err_w = fd_above(err_w, super::RUNTIME_API_FD)?;
     let (status_r, status_w) = if namespaced {
         let (r, w) = pipe()?;
         // SAFETY: setting O_NONBLOCK on our own fd.
         unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-        (Some(r), Some(high_fd(w)?))
+        (Some(r), Some(fd_above(w, super::RUNTIME_API_FD)?))
     } else {
         (None, None)
     };

@@ -32,6 +32,7 @@ pub(super) fn spec(
 ) -> SpawnSpec {
     let err = out.try_clone().expect("dup");
     SpawnSpec {
+        runtime_api_connection: None,
         program: program.into(),
         args: args.iter().map(|a| a.to_string()).collect(),
         env: vec![
