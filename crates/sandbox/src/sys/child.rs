@@ -680,8 +680,8 @@ mod tests {
             private_writable_range(heap),
             Some((0x55d0_c0a0_0000, 0x55d0_c0a2_1000))
         );
-        let text = b"7f77 10c87000-7f7710ddd000 r-xp 00026000 fe:00 326279 /usr/lib/libc.so.6";
-        assert_eq!(private_writable_range(text), None);
+        let split = b"7f77 10c87000-7f7710ddd000 rw-p 00026000 fe:00 326279 /usr/lib/libc.so.6";
+        assert_eq!(private_writable_range(split), None);
         let code = b"7f7710c87000-7f7710ddd000 r-xp 00026000 fe:00 326279 /usr/lib/libc.so.6";
         assert_eq!(private_writable_range(code), None);
         let shared = b"7f7710c87000-7f7710ddd000 rw-s 00000000 00:05 1 /memfd:x (deleted)";

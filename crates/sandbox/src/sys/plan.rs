@@ -560,9 +560,7 @@ pub(super) fn namespaced(host: &'static Host, inp: Inputs<'_>) -> io::Result<Pla
     b.push("mark fds close-on-exec", Op::CloexecFrom(3));
     runtime_api_connection(&mut b, inp.runtime_api_connection);
     if let Some(filters) = &host.seccomp {
-        for (i, f) in filters.programs().iter().enumerate() {
-            b.push(format!("install seccomp filter {i}"), Op::Seccomp(f));
-        }
+        b.push("install the seccomp filter", Op::Seccomp(filters.program()));
     }
     b.push("unblock signals", Op::UnblockSignals);
     b.exec(inp.program, inp.args, inp.env)?;

@@ -373,11 +373,10 @@ pub(super) struct NsProbe {
 }
 
 /// Clone a throw-away child into new mount/pid/ipc/uts namespaces that makes its mounts
-/// private, creates a cgroup namespace and installs the seccomp filters; its exit code says
+/// private, creates a cgroup namespace and installs the seccomp filter; its exit code says
 /// which of these worked.
 pub(super) fn probe_namespaces(filters: Option<&Filters>) -> NsProbe {
-    let programs: Vec<Vec<libc::sock_filter>> =
-        filters.map(|f| f.raw().to_vec()).unwrap_or_default();
+    let program: Option<Vec<libc::sock_filter>> = filters.map(|f| f.program().to_vec());
     let flags =
         (libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as u64;
     let result = on_spawner(move || {
@@ -399,7 +398,7 @@ pub(super) fn probe_namespaces(filters: Option<&Filters>) -> NsProbe {
                     code |= 2;
                 }
                 libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-                for p in &programs {
+                if let Some(p) = &program {
                     let prog = libc::sock_fprog {
                         len: p.len() as u16,
                         filter: p.as_ptr().cast_mut(),

@@ -56,10 +56,14 @@ impl CgroupPool {
         }
     }
 
-    /// How many cgroups are ready (for tests).
+    /// How many cgroups with `limits` are ready (for tests).
     #[cfg(test)]
-    pub(in crate::sys) fn ready(&self) -> usize {
-        self.shared.ready().len()
+    pub(in crate::sys) fn ready_for(&self, limits: &Limits) -> usize {
+        self.shared
+            .ready()
+            .iter()
+            .filter(|(l, _)| l == limits)
+            .count()
     }
 }
 
@@ -150,9 +154,12 @@ impl CgroupBackend for CgroupPool {
     }
 }
 
-impl Drop for CgroupPool {
+/// The refill thread may hold the pool for a moment longer than its owner: what is still
+/// ready is removed when the last of them lets go.
+impl Drop for Shared {
     fn drop(&mut self) {
-        for (_, mut cgroup) in std::mem::take(&mut *self.shared.ready()) {
+        let ready = self.ready.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for (_, mut cgroup) in ready.drain(..) {
             let _ = cgroup.remove();
         }
     }
