@@ -125,13 +125,15 @@ fn main() {
         create(&mut api, "cold-python", "python3.12", "app.handler", &zip_of(&[("app.py", python_src, 0o644)])).await;
         create(&mut api, "cold-node", "nodejs20.x", "index.handler", &zip_of(&[("index.js", node_src, 0o644)])).await;
         let bootstrap_path = bootstrap.to_string_lossy().into_owned();
+        // (row label, function, the same runtime spawned directly)
         let runtimes = [
-            ("cold-provided", bootstrap_path.as_str(), &[][..]),
-            ("cold-python", "/usr/bin/python3", &["-c", "pass"][..]),
-            ("cold-node", "/usr/bin/node", &["-e", "0"][..]),
+            ("provided", "cold-provided", bootstrap_path.as_str(), &[][..]),
+            ("python3.12", "cold-python", "/usr/bin/python3", &["-c", "pass"][..]),
+            ("nodejs20.x", "cold-node", "/usr/bin/node", &["-e", "0"][..]),
         ];
-        let (mut cold, mut direct) = (Vec::new(), Vec::new());
-        for (name, program, args) in runtimes {
+        // (row label, cold start samples, direct spawn samples)
+        let mut cold = Vec::new();
+        for (label, name, program, args) in runtimes {
             let path = format!("/2015-03-31/functions/{name}/invocations");
             let mut samples = Vec::with_capacity(cold_n);
             let mut spawned = Vec::with_capacity(cold_n);
@@ -150,8 +152,7 @@ fn main() {
             }
             samples.sort();
             spawned.sort();
-            cold.push(samples);
-            direct.push(spawned);
+            cold.push((label, samples, spawned));
         }
 
         println!();
@@ -171,7 +172,7 @@ fn main() {
             println!();
             println!("| cold start (p50)  | nimbus invoke on a new env | spawn runtime directly | difference |");
             println!("|-------------------|----------------------------|------------------------|------------|");
-            for (label, (c, d)) in ["provided", "python3.12", "nodejs20.x"].iter().zip(cold.iter().zip(direct.iter())) {
+            for (label, c, d) in &cold {
                 let (c50, d50) = (percentile(c, 0.5), percentile(d, 0.5));
                 println!("| {label:<17} | {:>23.2} ms | {:>19.2} ms | {:>+7.2} ms |", millis(c50), millis(d50), millis(c50) - millis(d50));
             }

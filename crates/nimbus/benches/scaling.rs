@@ -121,19 +121,17 @@ fn children_pss_kib() -> Vec<u64> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    // The comma-separated values after `flag`, if it was given.
+    let list = |flag: &str| -> Option<Vec<String>> {
+        let at = args.iter().position(|a| a == flag)?;
+        Some(args.get(at + 1)?.split(',').map(str::to_owned).collect())
+    };
     // `--only sync,url,scale,async` runs a subset of the sections.
-    let only: Option<Vec<String>> = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .map(|list| list.split(',').map(str::to_owned).collect());
+    let only = list("--only");
     let wants = move |section: &str| only.as_ref().is_none_or(|o| o.iter().any(|s| s == section));
     // `--clients 8` runs the sync section at that one concurrency (for profiling).
-    let client_counts: Vec<usize> = args
-        .iter()
-        .position(|a| a == "--clients")
-        .and_then(|i| args.get(i + 1))
-        .map(|list| list.split(',').filter_map(|n| n.parse().ok()).collect())
+    let client_counts: Vec<usize> = list("--clients")
+        .map(|counts| counts.iter().filter_map(|n| n.parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 8, 64]);
     let duration = if quick {
         Duration::from_secs(2)
