@@ -201,8 +201,6 @@ class FdConnection extends Connection {
     if (this.fallback) return this.fallback.request(data, cb);
     let result = null;
     this.cb = (err, res) => { result = [err, res]; };
-    this.reused = true;
-    this.retried = true; // the fallback decides about resending
     this.gotBytes = false;
     this.head = null;
     this.parts = null;

@@ -122,9 +122,9 @@ const INHERITED_FD = process.env.NIMBUS_TEST_INHERITED_FD === '1';
 export class RicProcess {
   static async start(api, handler, files, extraEnv = {}) {
     if (!INHERITED_FD) return new RicProcess(api, handler, files, extraEnv);
-    const [host, port] = [api.address.split(':')[0], Number(api.address.split(':')[1])];
+    const [host, port] = api.address.split(':');
     const socket = await new Promise((resolve, reject) => {
-      const s = net.connect({ host, port, noDelay: true }, () => resolve(s));
+      const s = net.connect({ host, port: Number(port), noDelay: true }, () => resolve(s));
       s.on('error', reject);
     });
     socket.pause();
