@@ -28,6 +28,7 @@ mod netns;
 mod plan;
 mod probe;
 mod process;
+mod refill;
 mod rootfs;
 mod seccomp;
 mod spawn;
@@ -169,14 +170,6 @@ pub struct NetNs {
 
 /// The Runtime API's port inside an environment's own network namespace.
 const RUNTIME_API_PORT: u16 = 9001;
-
-/// Give the calling thread the weakest scheduling priority (nice 19), for background work such
-/// as preparing namespaces and `/tmp` images ahead of use, which must never delay an invocation
-/// on a busy host. Threads it spawns afterwards inherit the priority.
-fn lower_thread_priority() -> io::Result<()> {
-    rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19)?;
-    Ok(())
-}
 
 /// Bind the environment's Runtime API listener. With namespaces it is bound at
 /// `127.0.0.1:9001` inside a new network namespace that only this environment will join, so no

@@ -16,25 +16,22 @@ use std::fs::File;
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::mpsc;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+
+use super::refill::Refill;
 
 /// Namespaces (with their listener) kept ready.
 const POOL_SIZE: usize = 2;
-/// How long the refill waits after one was taken, so that it does not compete with the cold
-/// start that took it.
-const REFILL_DELAY: Duration = Duration::from_millis(50);
 
-/// Ready namespaces, and the channel that wakes the refill thread (started on first use).
+/// Ready namespaces, and the thread that keeps them ready.
 struct Pool {
     ready: Mutex<Vec<(TcpListener, OwnedFd)>>,
-    refill: Mutex<Option<mpsc::Sender<()>>>,
+    refill: Refill<()>,
 }
 
 static POOL: Pool = Pool {
     ready: Mutex::new(Vec::new()),
-    refill: Mutex::new(None),
+    refill: Refill::new(),
 };
 
 /// A listener on `127.0.0.1:`[`super::RUNTIME_API_PORT`] in a network namespace of its own,
@@ -54,27 +51,10 @@ pub(super) fn runtime_api_listener() -> io::Result<(TcpListener, OwnedFd)> {
 }
 
 fn request_refill() {
-    let mut refill = POOL.refill.lock().unwrap_or_else(PoisonError::into_inner);
-    if refill.is_none() {
-        let (tx, rx) = mpsc::channel::<()>();
-        let started = std::thread::Builder::new()
-            .name("nimbus-netns-pool".into())
-            .spawn(move || {
-                // Background work: idle CPU only, on a busy host.
-                let _ = super::lower_thread_priority();
-                while rx.recv().is_ok() {
-                    std::thread::sleep(REFILL_DELAY);
-                    top_up();
-                }
-            });
-        if started.is_err() {
-            return; // namespaces are then made on demand
-        }
-        *refill = Some(tx);
-    }
-    if let Some(tx) = refill.as_ref() {
-        let _ = tx.send(());
-    }
+    POOL.refill.request("nimbus-netns-pool", (), |()| {
+        top_up();
+        true
+    });
 }
 
 fn top_up() {

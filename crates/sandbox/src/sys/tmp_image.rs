@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::refill::Refill;
+
 /// `LOOP_CTL_GET_FREE` (linux/loop.h).
 const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
 /// `LOOP_CONFIGURE` (5.8+).
@@ -36,8 +38,6 @@ const LO_FLAGS_AUTOCLEAR: u32 = 4;
 const EXT4_SLACK_BLOCKS: u64 = 4096;
 /// Attached images kept ready per size once that size has been used.
 const POOL_PER_SIZE: usize = 2;
-/// How long the refill waits after an image was taken.
-const REFILL_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// `struct loop_info64`.
 #[repr(C)]
@@ -131,8 +131,8 @@ pub(super) struct TmpImages {
     templates: Mutex<HashMap<u32, Arc<Mutex<Option<PathBuf>>>>>,
     /// Attached images ready to hand out, by size.
     ready: Mutex<HashMap<u32, Vec<LoopTmp>>>,
-    /// Sizes to top up, for the refill thread (started on first use).
-    refill: Mutex<Option<std::sync::mpsc::Sender<u32>>>,
+    /// Tops up the size it is sent.
+    refill: Refill<u32>,
     /// Names the copies.
     counter: std::sync::atomic::AtomicU64,
 }
@@ -166,7 +166,7 @@ impl TmpImages {
             gid,
             templates: Mutex::new(HashMap::new()),
             ready: Mutex::new(HashMap::new()),
-            refill: Mutex::new(None),
+            refill: Refill::new(),
             counter: std::sync::atomic::AtomicU64::new(0),
         };
         // One real attach proves the whole path (loop devices may exist but be refused).
@@ -197,29 +197,10 @@ impl TmpImages {
     }
 
     fn request_refill(&'static self, mb: u32) {
-        let mut refill = self.refill.lock().unwrap_or_else(PoisonError::into_inner);
-        if refill.is_none() {
-            let (tx, rx) = std::sync::mpsc::channel::<u32>();
-            let started = std::thread::Builder::new()
-                .name("nimbus-tmp-images".into())
-                .spawn(move || {
-                    // Background work: idle CPU only, on a busy host.
-                    let _ = super::lower_thread_priority();
-                    while let Ok(mb) = rx.recv() {
-                        // Let the cold start that took an image finish first: on a small
-                        // host the copy would compete with it for the CPUs.
-                        std::thread::sleep(REFILL_DELAY);
-                        self.top_up(mb);
-                    }
-                });
-            if started.is_err() {
-                return; // images are then made on demand
-            }
-            *refill = Some(tx);
-        }
-        if let Some(tx) = refill.as_ref() {
-            let _ = tx.send(mb);
-        }
+        self.refill.request("nimbus-tmp-images", mb, |mb| {
+            self.top_up(mb);
+            true
+        });
     }
 
     fn top_up(&self, mb: u32) {

@@ -10,18 +10,14 @@
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use super::{CgroupBackend, Controllers, EnvCgroup, Limits};
 use crate::sys::probe::CgroupVersion;
+use crate::sys::refill::Refill;
 
 /// Cgroups kept ready.
 const POOL_SIZE: usize = 2;
-/// How long the refill waits after one was taken, so that it does not compete with the cold
-/// start that took it.
-const REFILL_DELAY: Duration = Duration::from_millis(50);
 
 /// A [`CgroupBackend`] that serves creations from cgroups made in advance.
 pub(in crate::sys) struct CgroupPool {
@@ -31,8 +27,8 @@ pub(in crate::sys) struct CgroupPool {
 struct Shared {
     backend: Box<dyn CgroupBackend>,
     ready: Mutex<Vec<(Limits, Box<dyn EnvCgroup>)>>,
-    /// Wakes the refill thread (started on first use) with the limits to prepare.
-    refill: Mutex<Option<mpsc::Sender<Limits>>>,
+    /// Prepares cgroups with the limits it is sent.
+    refill: Refill<Limits>,
     counter: AtomicU64,
 }
 
@@ -50,7 +46,7 @@ impl CgroupPool {
             shared: Arc::new(Shared {
                 backend,
                 ready: Mutex::new(Vec::new()),
-                refill: Mutex::new(None),
+                refill: Refill::new(),
                 counter: AtomicU64::new(0),
             }),
         }
@@ -73,32 +69,12 @@ impl Shared {
     }
 
     fn request_refill(self: &Arc<Self>, limits: &Limits) {
-        let mut refill = self.refill.lock().unwrap_or_else(PoisonError::into_inner);
-        if refill.is_none() {
-            let (tx, rx) = mpsc::channel::<Limits>();
-            // The thread holds the pool only weakly: it ends with the pool.
-            let shared = Arc::downgrade(self);
-            let started = std::thread::Builder::new()
-                .name("nimbus-cgroup-pool".into())
-                .spawn(move || {
-                    // Background work: idle CPU only, on a busy host.
-                    let _ = crate::sys::lower_thread_priority();
-                    while let Ok(limits) = rx.recv() {
-                        std::thread::sleep(REFILL_DELAY);
-                        match shared.upgrade() {
-                            Some(shared) => shared.top_up(&limits),
-                            None => return,
-                        }
-                    }
-                });
-            if started.is_err() {
-                return; // cgroups are then made on demand
-            }
-            *refill = Some(tx);
-        }
-        if let Some(tx) = refill.as_ref() {
-            let _ = tx.send(limits.clone());
-        }
+        // The thread holds the pool only weakly: it ends with the pool.
+        let shared = Arc::downgrade(self);
+        self.refill
+            .request("nimbus-cgroup-pool", limits.clone(), move |limits| {
+                shared.upgrade().map(|s| s.top_up(&limits)).is_some()
+            });
     }
 
     /// Keep [`POOL_SIZE`] cgroups with `limits`; ready ones with other limits are removed.
