@@ -28,14 +28,53 @@ use nimbus::server::{serve, ServerConfig};
 use nimbus_core::queue::EventQueue as _;
 use tokio::net::TcpListener;
 
+/// What one throughput cell measured.
+struct Cell {
+    /// Requests per second.
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+    /// Busy CPU time of the whole machine (client, server, runtimes, kernel) per request. On a
+    /// shared host the rate moves with the neighbours; this moves only with the code.
+    cpu_per_request: Duration,
+    /// Share of the cell's wall time the hypervisor gave to other guests.
+    steal: f64,
+}
+
+impl Cell {
+    fn row(&self, label: &str, clients: usize, baseline: &Cell) -> String {
+        let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
+        format!(
+            "| {label} | {clients} | {:.0} | {} | {} | {} | {:.2} |",
+            self.rate,
+            us(self.p50),
+            us(self.p99),
+            us(self.cpu_per_request),
+            self.rate / baseline.rate
+        )
+    }
+}
+
+/// Machine-wide CPU counters from `/proc/stat`, in clock ticks: (busy, steal).
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let at = |i: usize| fields.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal
+    (at(0) + at(1) + at(2) + at(5) + at(6), at(7))
+}
+
 /// Drive `target` at `path` with `clients` keep-alive connections for `duration`.
-/// Returns (requests per second, p50, p99).
-async fn drive(
-    target: SocketAddr,
-    path: &'static str,
-    clients: usize,
-    duration: Duration,
-) -> (f64, Duration, Duration) {
+async fn drive(target: SocketAddr, path: &'static str, clients: usize, duration: Duration) -> Cell {
     drive_as(target, None, path, clients, duration).await
 }
 
@@ -46,9 +85,10 @@ async fn drive_as(
     path: &'static str,
     clients: usize,
     duration: Duration,
-) -> (f64, Duration, Duration) {
+) -> Cell {
     let payload: &'static [u8] = br#"{"hello":"world"}"#;
     let stop = Arc::new(AtomicBool::new(false));
+    let (busy_before, steal_before) = cpu_ticks();
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let stop = Arc::clone(&stop);
@@ -72,9 +112,20 @@ async fn drive_as(
     for task in tasks {
         all.extend(task.await.expect("client"));
     }
+    let (busy_after, steal_after) = cpu_ticks();
+    // `/proc/stat` counts in USER_HZ, which the kernel fixes at 100 for userspace.
+    let ticks_per_second = 100.0;
+    let busy = (busy_after - busy_before) as f64 / ticks_per_second;
+    let steal = (steal_after - steal_before) as f64 / ticks_per_second;
+    let cpus = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
     all.sort();
-    let rate = all.len() as f64 / duration.as_secs_f64();
-    (rate, percentile(&all, 0.5), percentile(&all, 0.99))
+    Cell {
+        rate: all.len() as f64 / duration.as_secs_f64(),
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+        cpu_per_request: Duration::from_secs_f64(busy / all.len().max(1) as f64),
+        steal: steal / (duration.as_secs_f64() * cpus),
+    }
 }
 
 /// Resident set size of this process, in KiB.
@@ -177,9 +228,11 @@ fn main() {
         );
         println!();
         println!(
-            "| warm sync, 17-byte echo | clients | invokes/s | p50 | p99 | vs bare (throughput) |"
+            "| warm sync, 17-byte echo | clients | invokes/s | p50 | p99 | CPU per invoke | vs bare (throughput) |"
         );
-        println!("|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|");
+        // The largest share of CPU time the hypervisor gave away during any cell.
+        let mut steal: f64 = 0.0;
         for clients in client_counts.into_iter().filter(|_| wants("sync")) {
             // Warm every environment the clients will need before measuring.
             drive(
@@ -196,39 +249,25 @@ fn main() {
                 Duration::from_millis(800),
             )
             .await;
-            let (b, b50, b99) = drive(bare, "/echo", clients, duration).await;
-            let (p, p50, p99) = drive(
+            let bare_cell = drive(bare, "/echo", clients, duration).await;
+            let provided = drive(
                 addr,
                 "/2015-03-31/functions/echo/invocations",
                 clients,
                 duration,
             )
             .await;
-            let (y, y50, y99) = drive(
+            let python = drive(
                 addr,
                 "/2015-03-31/functions/pyecho/invocations",
                 clients,
                 duration,
             )
             .await;
-            let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
-            println!(
-                "| bare loopback echo | {clients} | {b:.0} | {} | {} | 1.00 |",
-                us(b50),
-                us(b99)
-            );
-            println!(
-                "| provided echo | {clients} | {p:.0} | {} | {} | {:.2} |",
-                us(p50),
-                us(p99),
-                p / b
-            );
-            println!(
-                "| python echo | {clients} | {y:.0} | {} | {} | {:.2} |",
-                us(y50),
-                us(y99),
-                y / b
-            );
+            println!("{}", bare_cell.row("bare loopback echo", clients, &bare_cell));
+            println!("{}", provided.row("provided echo", clients, &bare_cell));
+            println!("{}", python.row("python echo", clients, &bare_cell));
+            steal = steal.max(bare_cell.steal).max(provided.steal).max(python.steal);
         }
 
         if wants("url") {
@@ -257,19 +296,33 @@ fn main() {
                 Duration::from_millis(500),
             )
             .await;
-            let (b, _, b99) = drive(bare, "/echo", 8, duration).await;
-            let (u, _, u99) = drive_as(gateway_addr, Some(host), "/echo", 8, duration).await;
+            let bare_cell = drive(bare, "/echo", 8, duration).await;
+            let url = drive_as(gateway_addr, Some(host), "/echo", 8, duration).await;
+            let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
             println!();
-            println!("| HTTP, 8 clients | requests/s | p99 | p99 vs bare |");
-            println!("|---|---|---|---|");
+            println!("| HTTP, 8 clients | requests/s | p50 | p99 | CPU per request | p99 vs bare |");
+            println!("|---|---|---|---|---|---|");
+            for (label, cell) in [
+                ("bare axum echo", &bare_cell),
+                ("function URL → provided echo", &url),
+            ] {
+                println!(
+                    "| {label} | {:.0} | {} | {} | {} | {:.2} |",
+                    cell.rate,
+                    us(cell.p50),
+                    us(cell.p99),
+                    us(cell.cpu_per_request),
+                    cell.p99.as_secs_f64() / bare_cell.p99.as_secs_f64()
+                );
+            }
+            steal = steal.max(bare_cell.steal).max(url.steal);
+        }
+        if steal > 0.02 {
+            println!();
             println!(
-                "| bare axum echo | {b:.0} | {:.0} µs | 1.00 |",
-                b99.as_secs_f64() * 1e6
-            );
-            println!(
-                "| function URL → provided echo | {u:.0} | {:.0} µs | {:.2} |",
-                u99.as_secs_f64() * 1e6,
-                u99.as_secs_f64() / b99.as_secs_f64()
+                "(the hypervisor took up to {:.0}% of this machine's CPU time during a cell; rates \
+                 are lower by about as much, CPU per request is not)",
+                steal * 100.0
             );
         }
 
