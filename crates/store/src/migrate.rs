@@ -14,7 +14,7 @@ use rusqlite::{Connection, TransactionBehavior};
      run a newer Nimbus or restore a backup"
 )]
 pub struct UnsupportedSchemaVersion {
-    /// Which database (`metadata`, `events`, `schedules`).
+    /// Which database (`metadata`, `events`, `schedules`, `logs`).
     pub database: &'static str,
     /// The version recorded in the database.
     pub found: i64,
