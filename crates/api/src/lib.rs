@@ -35,8 +35,9 @@ pub struct ApiState {
     pub meta: Arc<dyn MetadataStore>,
     /// Code packages.
     pub blobs: Arc<dyn BlobStore>,
-    /// Region and account of every resource.
-    pub account: AccountContext,
+    /// Region and account of every resource. (The state is cloned for every request; shared
+    /// fields keep that clone free of allocations.)
+    pub account: Arc<AccountContext>,
     /// Signs the short-lived download links in `GetFunction`'s `Code.Location`.
     pub code_urls: CodeUrlSigner,
     /// Decides whether a request may proceed (SigV4 arrives here later).
@@ -52,7 +53,7 @@ pub struct ApiState {
     pub events: Arc<dyn EventQueue>,
     /// Host and port function URLs are served at, e.g. `localhost:9002`: a URL is
     /// `http://<url-id>.lambda-url.<region>.<gateway_host>/`.
-    pub gateway_host: String,
+    pub gateway_host: Arc<str>,
     /// The gateway's route table, invalidated by the routes API after every change.
     pub routes: gateway::server::RouteCache,
 }

@@ -250,7 +250,7 @@ pub async fn serve(
         .local_addr()
         .context("read the gateway's listening address")?;
     let mut platform = Platform::open(&config).await?;
-    platform.state.gateway_host = format!("localhost:{}", gateway_address.port());
+    platform.state.gateway_host = format!("localhost:{}", gateway_address.port()).into();
     let address = listener
         .local_addr()
         .context("read the listening address")?;
@@ -448,14 +448,14 @@ impl Platform {
             state: ApiState {
                 meta,
                 blobs,
-                account: config.account.clone(),
+                account: Arc::new(config.account.clone()),
                 code_urls: CodeUrlSigner::random(),
                 auth: Arc::new(AllowAll),
                 invoker: scheduler.clone(),
                 logs,
                 concurrency_limit: config.limits.max_concurrency,
                 events,
-                gateway_host: format!("localhost:{}", config.http_listen.port()),
+                gateway_host: format!("localhost:{}", config.http_listen.port()).into(),
                 routes: nimbus_api::gateway::server::RouteCache::default(),
             },
             scheduler,
