@@ -285,3 +285,120 @@ impl EnvCgroup for V2Cgroup {
         vec![self.dir.clone()]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The files the kernel provides in a fresh v2 cgroup, as plain files: this host mounts the
+    /// resource controllers as v1, so the v2 file formats are checked here.
+    fn fake_cgroup(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, contents) in files {
+            fs::write(dir.path().join(name), contents).expect("write");
+        }
+        dir
+    }
+
+    const ALL: Controllers = Controllers {
+        memory: true,
+        cpu: true,
+        pids: true,
+        freezer: true,
+    };
+
+    fn read(dir: &Path, name: &str) -> String {
+        fs::read_to_string(dir.join(name)).expect("read")
+    }
+
+    #[test]
+    fn limits_are_written_in_the_v2_formats() {
+        let dir = fake_cgroup(&[
+            ("cgroup.procs", ""),
+            ("memory.max", "max"),
+            ("memory.swap.max", "max"),
+            ("memory.oom.group", "0"),
+            ("memory.peak", "7340032\n"),
+            (
+                "memory.events",
+                "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\noom_group_kill 0\n",
+            ),
+            ("cpu.weight", "100"),
+            ("cpu.max", "max 100000"),
+            ("pids.max", "max"),
+        ]);
+        let limits = Limits {
+            memory_bytes: 128 << 20,
+            vcpus: 128.0 / 1769.0,
+            quota: true,
+            pids_max: 1024,
+        };
+        let cg = V2Cgroup::setup(dir.path().to_owned(), ALL, &limits).expect("setup");
+        assert_eq!(read(dir.path(), "memory.max"), "134217728");
+        assert_eq!(read(dir.path(), "memory.swap.max"), "0");
+        assert_eq!(
+            read(dir.path(), "memory.oom.group"),
+            "1",
+            "an OOM kills the environment whole"
+        );
+        assert_eq!(read(dir.path(), "cpu.weight"), "7", "100 per vCPU");
+        assert_eq!(
+            read(dir.path(), "cpu.max"),
+            "7236 100000",
+            "quota per 100 ms period"
+        );
+        assert_eq!(read(dir.path(), "pids.max"), "1024");
+        assert_eq!(cg.peak_memory_bytes(), Some(7 << 20));
+        assert_eq!(cg.oom_kills(), Some(1));
+        // The peak file stays open: a later value is read without a path lookup.
+        fs::write(dir.path().join("memory.peak"), "9437184\n").expect("write");
+        assert_eq!(cg.peak_memory_bytes(), Some(9 << 20));
+    }
+
+    #[test]
+    fn without_a_quota_or_peak_file_the_weight_and_current_usage_serve() {
+        let dir = fake_cgroup(&[
+            ("cgroup.procs", ""),
+            ("memory.max", "max"),
+            ("memory.current", "4096\n"),
+            ("cpu.weight", "100"),
+            ("cpu.max", "max 100000"),
+            ("pids.max", "max"),
+        ]);
+        let limits = Limits {
+            memory_bytes: 3008 << 20,
+            vcpus: 3008.0 / 1769.0,
+            quota: false,
+            pids_max: 1024,
+        };
+        let cg = V2Cgroup::setup(dir.path().to_owned(), ALL, &limits).expect("setup");
+        assert_eq!(read(dir.path(), "cpu.weight"), "170");
+        assert_eq!(
+            read(dir.path(), "cpu.max"),
+            "max 100000",
+            "no hard quota by default"
+        );
+        assert!(
+            !dir.path().join("memory.swap.max").exists(),
+            "absent files are not created"
+        );
+        assert_eq!(
+            cg.peak_memory_bytes(),
+            Some(4096),
+            "before 5.19: memory.current"
+        );
+
+        let none = Controllers {
+            freezer: true,
+            ..Controllers::default()
+        };
+        let bare = fake_cgroup(&[("cgroup.procs", "")]);
+        let cg = V2Cgroup::setup(bare.path().to_owned(), none, &limits).expect("setup");
+        assert_eq!(
+            cg.peak_memory_bytes(),
+            None,
+            "no memory controller, no figure"
+        );
+        assert_eq!(cg.oom_kills(), None);
+    }
+}
