@@ -368,6 +368,18 @@ mod tests {
         }
     }
 
+    /// Up to 10 lines of `group`, oldest first.
+    async fn lines_of(store: &SqliteLogStore, group: &str) -> Vec<LogEvent> {
+        store
+            .query(&LogQuery {
+                group: group.into(),
+                limit: 10,
+                ..LogQuery::default()
+            })
+            .await
+            .expect("query")
+    }
+
     #[tokio::test]
     async fn append_query_follow_and_streams() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -380,14 +392,7 @@ mod tests {
             ])
             .await
             .expect("append");
-        let all = store
-            .query(&LogQuery {
-                group: "/aws/lambda/f".into(),
-                limit: 10,
-                ..LogQuery::default()
-            })
-            .await
-            .expect("query");
+        let all = lines_of(&store, "/aws/lambda/f").await;
         assert_eq!(
             all.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
             ["START one", "hello", "END one"]
@@ -460,14 +465,7 @@ mod tests {
         let mut other = event("a", 1, "elsewhere");
         other.group = "/aws/lambda/g".into();
         store.append(vec![other]).await.expect("append");
-        let f = store
-            .query(&LogQuery {
-                group: "/aws/lambda/f".into(),
-                limit: 10,
-                ..LogQuery::default()
-            })
-            .await
-            .expect("query");
+        let f = lines_of(&store, "/aws/lambda/f").await;
         assert_eq!(f.len(), 4);
         assert!(f.windows(2).all(|w| w[0].id < w[1].id));
     }
@@ -498,14 +496,7 @@ mod tests {
                 .expect("gap in ids");
         }
         let store = SqliteLogStore::open(&path).expect("migrate");
-        let all = store
-            .query(&LogQuery {
-                group: "/aws/lambda/f".into(),
-                limit: 10,
-                ..LogQuery::default()
-            })
-            .await
-            .expect("query");
+        let all = lines_of(&store, "/aws/lambda/f").await;
         let seen: Vec<_> = all
             .iter()
             .map(|e| (e.id, e.stream.as_str(), e.timestamp_ms, e.message.as_str()))
