@@ -183,12 +183,11 @@ pub(super) fn spawn(
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let limits = Limits {
-        memory_bytes: u64::from(spec.memory_mb) << 20,
-        vcpus: f64::from(spec.memory_mb) / 1769.0,
-        quota: spec.cpu == CpuPolicy::Quota,
-        pids_max: host.config.pids_max,
-    };
+    let limits = Limits::for_memory(
+        spec.memory_mb,
+        spec.cpu == CpuPolicy::Quota,
+        host.config.pids_max,
+    );
     // Owned by `res` from here on: dropped on any error below, which removes them again.
     let mut res = Resources::default();
     if let Some(backend) = cgroups {

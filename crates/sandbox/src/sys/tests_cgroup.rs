@@ -376,12 +376,7 @@ fn sys_cgroups_are_prepared_with_the_limits_last_asked_for() {
     };
     use cgroup::CgroupBackend as _;
     let pool = cgroup::CgroupPool::new(backend);
-    let limits = |mb: u64| cgroup::Limits {
-        memory_bytes: mb << 20,
-        vcpus: mb as f64 / 1769.0,
-        quota: false,
-        pids_max: 1024,
-    };
+    let limits = |mb: u32| cgroup::Limits::for_memory(mb, false, 1024);
     let ready_within = |n: usize, limits: &cgroup::Limits| {
         let deadline = Instant::now() + Duration::from_secs(5);
         while pool.ready_for(limits) != n && Instant::now() < deadline {

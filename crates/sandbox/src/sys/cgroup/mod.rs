@@ -39,6 +39,18 @@ pub(super) struct Limits {
     pub pids_max: u32,
 }
 
+impl Limits {
+    /// An environment of `memory_mb`: as on Lambda, 1769 MB is one full vCPU.
+    pub(super) fn for_memory(memory_mb: u32, quota: bool, pids_max: u32) -> Limits {
+        Limits {
+            memory_bytes: u64::from(memory_mb) << 20,
+            vcpus: f64::from(memory_mb) / 1769.0,
+            quota,
+            pids_max,
+        }
+    }
+}
+
 /// Which controllers a backend can use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Controllers {

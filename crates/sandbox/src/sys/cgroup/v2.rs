@@ -327,12 +327,7 @@ mod tests {
             ("cpu.max", "max 100000"),
             ("pids.max", "max"),
         ]);
-        let limits = Limits {
-            memory_bytes: 128 << 20,
-            vcpus: 128.0 / 1769.0,
-            quota: true,
-            pids_max: 1024,
-        };
+        let limits = Limits::for_memory(128, true, 1024);
         let cg = V2Cgroup::setup(dir.path().to_owned(), ALL, &limits).expect("setup");
         assert_eq!(read(dir.path(), "memory.max"), "134217728");
         assert_eq!(read(dir.path(), "memory.swap.max"), "0");
@@ -365,12 +360,7 @@ mod tests {
             ("cpu.max", "max 100000"),
             ("pids.max", "max"),
         ]);
-        let limits = Limits {
-            memory_bytes: 3008 << 20,
-            vcpus: 3008.0 / 1769.0,
-            quota: false,
-            pids_max: 1024,
-        };
+        let limits = Limits::for_memory(3008, false, 1024);
         let cg = V2Cgroup::setup(dir.path().to_owned(), ALL, &limits).expect("setup");
         assert_eq!(read(dir.path(), "cpu.weight"), "170");
         assert_eq!(
