@@ -69,21 +69,60 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX log_streams_recent ON log_streams (group_id, last_event_id);",
 ];
 
-/// Name → id of the groups and streams already stored, so that appending a line costs no
-/// lookup. One entry per environment ever started; dropped wholesale past this many.
+/// Streams [`StreamIds`] holds before it starts over: one per environment ever started.
 const MAX_CACHED_STREAMS: usize = 100_000;
 
+/// Name → id of the groups and streams already stored, so that appending a line costs no
+/// lookup.
 #[derive(Debug, Default)]
+struct StreamIds {
+    groups: HashMap<String, Group>,
+    /// Streams held, over all groups.
+    streams: usize,
+}
+
+#[derive(Debug)]
 struct Group {
     id: i64,
     streams: HashMap<String, i64>,
 }
 
+impl StreamIds {
+    /// (group id, stream id), if known.
+    fn get(&self, group: &str, stream: &str) -> Option<(i64, i64)> {
+        let g = self.groups.get(group)?;
+        Some((g.id, *g.streams.get(stream)?))
+    }
+
+    fn insert(&mut self, group: &str, stream: &str, (group_id, stream_id): (i64, i64)) {
+        if self.streams >= MAX_CACHED_STREAMS {
+            self.groups.clear();
+            self.streams = 0;
+        }
+        self.groups
+            .entry(group.to_owned())
+            .or_insert_with(|| Group {
+                id: group_id,
+                streams: HashMap::new(),
+            })
+            .streams
+            .insert(stream.to_owned(), stream_id);
+        self.streams += 1;
+    }
+
+    fn forget(&mut self, group: &str, stream: &str) {
+        if let Some(g) = self.groups.get_mut(group) {
+            if g.streams.remove(stream).is_some() {
+                self.streams -= 1;
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     conn: Connection,
-    groups: HashMap<String, Group>,
-    cached_streams: usize,
+    ids: StreamIds,
 }
 
 /// A stream's figures gathered over one batch, written to its row once.
@@ -92,6 +131,24 @@ struct StreamBatch {
     last_ms: i64,
     events: i64,
     last_event_id: i64,
+}
+
+impl StreamBatch {
+    fn new(timestamp_ms: i64, id: i64) -> StreamBatch {
+        StreamBatch {
+            first_ms: timestamp_ms,
+            last_ms: timestamp_ms,
+            events: 1,
+            last_event_id: id,
+        }
+    }
+
+    fn add(&mut self, timestamp_ms: i64, id: i64) {
+        self.first_ms = self.first_ms.min(timestamp_ms);
+        self.last_ms = self.last_ms.max(timestamp_ms);
+        self.events += 1;
+        self.last_event_id = id;
+    }
 }
 
 /// [`LogStore`] backed by an SQLite database file.
@@ -118,8 +175,7 @@ impl SqliteLogStore {
         Ok(Self {
             inner: Arc::new(Mutex::new(Inner {
                 conn,
-                groups: HashMap::new(),
-                cached_streams: 0,
+                ids: StreamIds::default(),
             })),
         })
     }
@@ -145,10 +201,8 @@ impl Inner {
         let written = self.write(events, &mut created);
         if written.is_err() {
             // The rows behind these ids were rolled back; they must not be handed out again.
-            for (group, stream) in created {
-                if let Some(g) = self.groups.get_mut(&group) {
-                    g.streams.remove(&stream);
-                }
+            for (group, stream) in &created {
+                self.ids.forget(group, stream);
             }
         }
         written
@@ -156,64 +210,34 @@ impl Inner {
 
     /// [`Inner::append`]'s transaction; the groups and streams it creates (and caches) are
     /// pushed onto `created`.
-    fn write(
+    fn write<'e>(
         &mut self,
-        events: &[LogEvent],
-        created: &mut Vec<(String, String)>,
+        events: &'e [LogEvent],
+        created: &mut Vec<(&'e str, &'e str)>,
     ) -> Result<(), rusqlite::Error> {
-        let Inner {
-            conn,
-            groups,
-            cached_streams,
-        } = self;
         let mut batches: HashMap<i64, StreamBatch> = HashMap::new();
-        let tx = conn.transaction()?;
+        let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO log_lines (group_id, stream_id, timestamp_ms, message)
                  VALUES (?1, ?2, ?3, ?4)",
             )?;
             for e in events {
-                let cached = groups
-                    .get(&e.group)
-                    .and_then(|g| Some((g.id, *g.streams.get(&e.stream)?)));
-                let (group_id, stream_id) = match cached {
+                let (group_id, stream_id) = match self.ids.get(&e.group, &e.stream) {
                     Some(ids) => ids,
                     None => {
-                        let (group_id, stream_id) = stream_ids(&tx, &e.group, &e.stream)?;
-                        if *cached_streams >= MAX_CACHED_STREAMS {
-                            groups.clear();
-                            *cached_streams = 0;
-                        }
-                        groups
-                            .entry(e.group.clone())
-                            .or_insert_with(|| Group {
-                                id: group_id,
-                                streams: HashMap::new(),
-                            })
-                            .streams
-                            .insert(e.stream.clone(), stream_id);
-                        *cached_streams += 1;
-                        created.push((e.group.clone(), e.stream.clone()));
-                        (group_id, stream_id)
+                        let ids = stream_ids(&tx, &e.group, &e.stream)?;
+                        self.ids.insert(&e.group, &e.stream, ids);
+                        created.push((&e.group, &e.stream));
+                        ids
                     }
                 };
                 insert.execute(params![group_id, stream_id, e.timestamp_ms, e.message])?;
                 let id = tx.last_insert_rowid();
                 batches
                     .entry(stream_id)
-                    .and_modify(|b| {
-                        b.first_ms = b.first_ms.min(e.timestamp_ms);
-                        b.last_ms = b.last_ms.max(e.timestamp_ms);
-                        b.events += 1;
-                        b.last_event_id = id;
-                    })
-                    .or_insert(StreamBatch {
-                        first_ms: e.timestamp_ms,
-                        last_ms: e.timestamp_ms,
-                        events: 1,
-                        last_event_id: id,
-                    });
+                    .and_modify(|b| b.add(e.timestamp_ms, id))
+                    .or_insert_with(|| StreamBatch::new(e.timestamp_ms, id));
             }
             let mut update = tx.prepare_cached(
                 "UPDATE log_streams SET
@@ -468,6 +492,42 @@ mod tests {
         let f = lines_of(&store, "/aws/lambda/f").await;
         assert_eq!(f.len(), 4);
         assert!(f.windows(2).all(|w| w[0].id < w[1].id));
+    }
+
+    /// A failed append leaves no id behind for a stream it created and rolled back.
+    #[tokio::test]
+    async fn a_failed_append_forgets_the_streams_it_created() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("logs.db");
+        let store = SqliteLogStore::open(&path).expect("open");
+        store
+            .append(vec![event("a", 1, "one")])
+            .await
+            .expect("append");
+        let other = Connection::open(&path).expect("open");
+        let table: String = other
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'log_lines'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("schema");
+        other.execute_batch("DROP TABLE log_lines").expect("drop");
+        // Stream "b" is created, then its line cannot be written: all of it rolls back.
+        assert!(store.append(vec![event("b", 2, "two")]).await.is_err());
+        other.execute_batch(&table).expect("restore");
+        store
+            .append(vec![event("b", 3, "three")])
+            .await
+            .expect("append");
+        let streams = store.streams("/aws/lambda/f").await.expect("streams");
+        let b = streams
+            .iter()
+            .find(|s| s.name == "b")
+            .expect("stream b is listed");
+        assert_eq!((b.first_ms, b.last_ms, b.events), (3, 3, 1));
+        let lines = lines_of(&store, "/aws/lambda/f").await;
+        assert_eq!(lines.last().map(|l| l.stream.as_str()), Some("b"));
     }
 
     /// A log database written before schema versions (one row per line with both names) is
