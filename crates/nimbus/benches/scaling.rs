@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{bare_echo_server, build_bootstrap, create, percentile, zip_of, RawClient};
+use common::{bare_echo_server, build_bootstrap, create, micros, percentile, zip_of, RawClient};
 use nimbus::server::{serve, ServerConfig};
 use nimbus_core::queue::EventQueue as _;
 use tokio::net::TcpListener;
@@ -43,7 +43,6 @@ struct Cell {
 
 impl Cell {
     fn row(&self, label: &str, clients: usize, baseline: &Cell) -> String {
-        let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
         format!(
             "| {label} | {clients} | {:.0} | {} | {} | {} | {:.2} |",
             self.rate,
@@ -53,6 +52,11 @@ impl Cell {
             self.rate / baseline.rate
         )
     }
+}
+
+/// A duration as whole microseconds, for the tables.
+fn us(d: Duration) -> String {
+    format!("{:.0} µs", micros(d))
 }
 
 /// Machine-wide CPU counters from `/proc/stat`, in clock ticks: (busy, steal).
@@ -298,7 +302,6 @@ fn main() {
             .await;
             let bare_cell = drive(bare, "/echo", 8, duration).await;
             let url = drive_as(gateway_addr, Some(host), "/echo", 8, duration).await;
-            let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
             println!();
             println!("| HTTP, 8 clients | requests/s | p50 | p99 | CPU per request | p99 vs bare |");
             println!("|---|---|---|---|---|---|");

@@ -37,6 +37,8 @@ mod var {
     pub(super) const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
     pub(super) const TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
     pub(super) const RUNTIME_DIR: &str = "LAMBDA_RUNTIME_DIR";
+    /// Our Node client's: the fd of its ready-made Runtime API connection.
+    pub(super) const RUNTIME_API_FD: &str = "NIMBUS_RUNTIME_API_FD";
     /// Defaults applied only when the scheduler did not set them.
     pub(super) const DEFAULTS: &[(&str, &str)] = &[
         ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
@@ -323,7 +325,7 @@ impl LinuxSandbox {
                 let runtime_api_connection = match (spec.runtime.family(), api.local_addr()) {
                     (RuntimeFamily::Node, std::net::SocketAddr::V4(addr)) => {
                         env.push((
-                            "NIMBUS_RUNTIME_API_FD".to_owned(),
+                            var::RUNTIME_API_FD.to_owned(),
                             sys::RUNTIME_API_FD.to_string(),
                         ));
                         Some(addr)

@@ -191,8 +191,7 @@ class Connection {
  */
 class FdConnection extends Connection {
   constructor(fd, host, port) {
-    super(host, port);
-    this.fd = fd;
+    super(host, port, fd);
     this.fallback = null;
     this.chunk = Buffer.allocUnsafe(64 * 1024);
   }

@@ -112,13 +112,13 @@ export class FakeRuntimeApi {
   }
 }
 
-/** Writes `files` ({relative path: source}) to a fresh task root and spawns bootstrap.cjs. */
 /**
  * With NIMBUS_TEST_INHERITED_FD=1 every RIC gets its Runtime API connection already open as fd 3
  * (NIMBUS_RUNTIME_API_FD), as Nimbus starts it, instead of connecting itself.
  */
 const INHERITED_FD = process.env.NIMBUS_TEST_INHERITED_FD === '1';
 
+/** Writes `files` ({relative path: source}) to a fresh task root and spawns bootstrap.cjs. */
 export class RicProcess {
   static async start(api, handler, files, extraEnv = {}) {
     if (!INHERITED_FD) return new RicProcess(api, handler, files, extraEnv);

@@ -231,7 +231,8 @@ fn singled_out() -> Vec<(u32, Verdict)> {
     v.push((libc::SYS_clone as u32, Verdict::CloneFlags));
     v.push((libc::SYS_clone3 as u32, Verdict::NoSuchCall));
     v.push((libc::SYS_personality as u32, Verdict::Persona));
-    v.sort_unstable_by_key(|(nr, _)| *nr);
+    // Stable, so that a number also listed as denied stays denied (its entry comes first).
+    v.sort_by_key(|(nr, _)| *nr);
     v.dedup_by_key(|(nr, _)| *nr);
     v
 }
